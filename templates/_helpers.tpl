@@ -1,0 +1,509 @@
+{{/*
+Names, labels and images.
+*/}}
+
+{{- define "llama-factory.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "llama-factory.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Prefix of every stage object: the fullname cut to 30 characters, so that
+"<prefix>-<stage>-<hash>" stays under 52 characters and the pods and services
+the T9k controllers derive from a job name stay under 63. A cut name keeps 4
+characters of the full name's hash, so two long release names never collide.
+*/}}
+{{- define "llama-factory.prefix" -}}
+{{- $full := include "llama-factory.fullname" . }}
+{{- if le (len $full) 30 }}
+{{- $full }}
+{{- else }}
+{{- printf "%s-%s" ($full | trunc 25 | trimSuffix "-") (sha256sum $full | trunc 4) }}
+{{- end }}
+{{- end }}
+
+{{- define "llama-factory.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Selector labels; call with (dict "root" $ "component" "sft"). */}}
+{{- define "llama-factory.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "llama-factory.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/* Full labels; call with (dict "root" $ "component" "sft"). */}}
+{{- define "llama-factory.labels" -}}
+{{ include "llama-factory.selectorLabels" . }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: llama-factory
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+helm.sh/chart: {{ include "llama-factory.chart" .root }}
+{{- end }}
+
+{{/* Image reference; call with (dict "root" $ "image" .Values.images.vllm). */}}
+{{- define "llama-factory.image" -}}
+{{- $registry := default .image.registry .root.Values.common.imageRegistry }}
+{{- if .image.digest }}
+{{- printf "%s/%s@%s" $registry .image.repository .image.digest }}
+{{- else }}
+{{- printf "%s/%s:%s" $registry .image.repository .image.tag }}
+{{- end }}
+{{- end }}
+
+{{/*
+The path plan: every directory a stage reads or writes, relative to the PVC
+root, computed in this one place so that the output of one stage is by
+construction the input of the next:
+  base → sft (adapter, or full model) → sftModel (merged) → dpo → dpoModel.
+Returns YAML; use with fromYaml.
+*/}}
+{{- define "llama-factory.paths" -}}
+{{- $m := .Values.model.name }}
+{{- $method := .Values.training.method }}
+{{- $full := eq $method "full" }}
+{{- $sft := printf "saves/%s/%s/sft" $m $method }}
+{{- $dpo := printf "saves/%s/%s/dpo" $m $method }}
+base: {{ printf "models/%s" $m }}
+sft: {{ $sft }}
+sftModel: {{ ternary $sft (printf "models/%s-sft" $m) $full }}
+dpo: {{ $dpo }}
+dpoModel: {{ ternary $dpo (printf "models/%s-dpo" $m) $full }}
+data: data
+hfHome: .cache/huggingface
+eval: {{ printf "evals/%s" $m }}
+{{- end }}
+
+{{/*
+What the eval and serve stages read for a model choice (base, sft, dpo).
+Call with (dict "root" $ "model" "dpo" "lora" false). Returns YAML with
+`model` (the directory vLLM / lm-eval loads) and, for lora, `adapter`.
+*/}}
+{{- define "llama-factory.modelSource" -}}
+{{- $p := include "llama-factory.paths" .root | fromYaml }}
+{{- if .lora }}
+{{- if eq .model "sft" }}
+model: {{ $p.base }}
+adapter: {{ $p.sft }}
+{{- else }}
+model: {{ $p.sftModel }}
+adapter: {{ $p.dpo }}
+{{- end }}
+{{- else }}
+model: {{ get $p (ternary "base" (printf "%sModel" .model) (eq .model "base")) }}
+{{- end }}
+{{- end }}
+
+{{/* Absolute path on the PVC; call with (list $ "models/x"). */}}
+{{- define "llama-factory.abs" -}}
+{{- printf "%s/%s" (index . 0).Values.storage.mountPath (index . 1) }}
+{{- end }}
+
+{{- define "llama-factory.claimName" -}}
+{{- default .Values.storage.name .Values.storage.existingClaim }}
+{{- end }}
+
+{{/*
+Quantities. The schema restricts memory to Mi/Gi/Ti and CPU to cores or
+millicores so that the chart can compare them; these return integers.
+*/}}
+{{- define "llama-factory.mebibytes" -}}
+{{- $q := toString . }}
+{{- if hasSuffix "Ti" $q }}{{ mul (trimSuffix "Ti" $q | atoi) 1048576 }}
+{{- else if hasSuffix "Gi" $q }}{{ mul (trimSuffix "Gi" $q | atoi) 1024 }}
+{{- else }}{{ trimSuffix "Mi" $q | atoi }}
+{{- end }}
+{{- end }}
+
+{{- define "llama-factory.millicores" -}}
+{{- $q := toString . }}
+{{- if hasSuffix "m" $q }}{{ trimSuffix "m" $q | atoi }}
+{{- else }}{{ mulf (float64 $q) 1000 | int }}
+{{- end }}
+{{- end }}
+
+{{/*
+Container resources; call with (dict "resources" .Values.x.resources "gpus" N "root" $).
+*/}}
+{{- define "llama-factory.resources" -}}
+{{- $gpuName := .root.Values.common.gpu.resourceName }}
+requests:
+  cpu: {{ .resources.requests.cpu | quote }}
+  memory: {{ .resources.requests.memory | quote }}
+  {{- if gt (int .gpus) 0 }}
+  {{ $gpuName }}: {{ .gpus }}
+  {{- end }}
+limits:
+  cpu: {{ .resources.limits.cpu | quote }}
+  memory: {{ .resources.limits.memory | quote }}
+  {{- if gt (int .gpus) 0 }}
+  {{ $gpuName }}: {{ .gpus }}
+  {{- end }}
+{{- end }}
+
+{{/*
+Environment shared by every container: Hugging Face endpoint, cache and token
+(by reference only), then common.extraEnv. Call with the root context.
+*/}}
+{{- define "llama-factory.env" -}}
+- name: HF_HOME
+  value: {{ include "llama-factory.abs" (list . (include "llama-factory.paths" . | fromYaml).hfHome) | quote }}
+{{- with .Values.common.huggingface.endpoint }}
+- name: HF_ENDPOINT
+  value: {{ . | quote }}
+{{- end }}
+{{- with .Values.common.huggingface.existingSecret }}
+- name: HF_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ . | quote }}
+      key: {{ $.Values.common.huggingface.tokenKey | quote }}
+{{- end }}
+{{- range $name, $v := .Values.common.extraEnv }}
+- name: {{ $name }}
+  {{- if kindIs "map" $v }}
+  {{- toYaml $v | nindent 2 }}
+  {{- else }}
+  value: {{ $v | toString | quote }}
+  {{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Volumes of a stage pod: the workspace PVC, /dev/shm sized, optional config
+ConfigMap, then common.extraVolumes. Call with
+(dict "root" $ "shmSize" "16Gi" "configMap" "name-or-empty").
+*/}}
+{{- define "llama-factory.volumes" -}}
+- name: workspace
+  persistentVolumeClaim:
+    claimName: {{ include "llama-factory.claimName" .root }}
+{{- if .shmSize }}
+- name: dshm
+  emptyDir:
+    medium: Memory
+    sizeLimit: {{ .shmSize }}
+{{- end }}
+{{- if .configMap }}
+- name: config
+  configMap:
+    name: {{ .configMap }}
+{{- end }}
+{{- range $name, $v := .root.Values.common.extraVolumes }}
+- name: {{ $name }}
+  {{- toYaml $v.source | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* Mounts matching llama-factory.volumes; same arguments plus "configPath". */}}
+{{- define "llama-factory.volumeMounts" -}}
+- name: workspace
+  mountPath: {{ .root.Values.storage.mountPath }}
+{{- if .shmSize }}
+- name: dshm
+  mountPath: /dev/shm
+{{- end }}
+{{- if .configMap }}
+- name: config
+  mountPath: {{ .configPath }}
+  readOnly: true
+{{- end }}
+{{- range $name, $v := .root.Values.common.extraVolumes }}
+- name: {{ $name }}
+  mountPath: {{ $v.mountPath }}
+  {{- if $v.readOnly }}
+  readOnly: true
+  {{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Pod-level settings every stage shares (scheduling, pull secrets, security).
+Call with (dict "root" $ "t9k" true) — t9k: the pod belongs to a T9k resource
+that carries its own queue, so no schedulerName is set here.
+*/}}
+{{- define "llama-factory.podCommon" -}}
+{{- $c := .root.Values.common }}
+{{- if and $c.scheduler.queue (not .t9k) }}
+schedulerName: t9k-scheduler
+{{- end }}
+{{- with $c.imagePullSecrets }}
+imagePullSecrets:
+  {{- range . }}
+  - name: {{ . }}
+  {{- end }}
+{{- end }}
+{{- with $c.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $c.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $c.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $c.podSecurityContext }}
+securityContext:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/*
+Pod template metadata; call with (dict "root" $ "component" "sft" "t9k" bool).
+*/}}
+{{- define "llama-factory.podMetadata" -}}
+labels:
+  {{- include "llama-factory.labels" . | nindent 2 }}
+  {{- if and .root.Values.common.scheduler.queue (not .t9k) }}
+  scheduler.tensorstack.dev/queue: {{ .root.Values.common.scheduler.queue }}
+  {{- end }}
+  {{- with .root.Values.common.podLabels }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- with .root.Values.common.podAnnotations }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* T9k scheduler block of a DeepSpeedJob (withPriority) or Notebook. */}}
+{{- define "llama-factory.t9kScheduler" -}}
+{{- with .root.Values.common.scheduler }}
+{{- if .queue }}
+scheduler:
+  t9kScheduler:
+    queue: {{ .queue }}
+    {{- if $.withPriority }}
+    priority: {{ .priority }}
+    {{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Renders a map of command-line flags as a list of "--flag=value" arguments
+(true: a bare "--flag"; false or null: left out), sorted by flag.
+*/}}
+{{- define "llama-factory.flagArgs" -}}
+{{- range $k, $v := . }}
+{{- if kindIs "bool" $v }}
+{{- if $v }}
+- {{ printf "--%s" $k | quote }}
+{{- end }}
+{{- else if not (kindIs "invalid" $v) }}
+- {{ printf "--%s=%v" $k $v | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Name of a stage object with a short hash of its content appended, so that a
+changed spec makes a new object instead of an immutable-field error on
+`helm upgrade`. Call with (dict "root" $ "stage" "sft" "content" $text).
+*/}}
+{{- define "llama-factory.hashedName" -}}
+{{- printf "%s-%s-%s" (include "llama-factory.prefix" .root) .stage (sha256sum .content | trunc 8) }}
+{{- end }}
+
+{{- define "llama-factory.stageName" -}}
+{{- printf "%s-%s" (include "llama-factory.prefix" .root) .stage }}
+{{- end }}
+
+{{/*
+A scalar as YAML that Python's yaml.safe_load reads back with the same type:
+integral numbers as integers, other floats in plain decimal notation (Go's
+`1e-05` would load as a string), strings JSON-quoted.
+*/}}
+{{- define "llama-factory.scalar" -}}
+{{- if kindIs "float64" . }}
+{{- if eq (floor .) . }}{{ printf "%.0f" . }}{{ else }}{{ regexReplaceAll "0+$" (printf "%.15f" .) "" }}{{ end }}
+{{- else if kindIs "slice" . }}
+{{- toJson . }}
+{{- else }}
+{{- toJson . }}
+{{- end }}
+{{- end }}
+
+{{/*
+A LLaMA-Factory config file. Call with (dict "sections" (list (list "model"
+(list "key" …)) …) "values" $dict): keys are printed in section order, then
+any key no section names under "### extra" (the escape hatch), so an override
+replaces a key instead of repeating it.
+*/}}
+{{- define "llama-factory.lfYaml" -}}
+{{- $left := deepCopy .values }}
+{{- range $section := .sections }}
+{{- $printed := false }}
+{{- range $key := index $section 1 }}
+{{- if hasKey $left $key }}
+{{- if not $printed }}
+### {{ index $section 0 }}
+{{- $printed = true }}
+{{- end }}
+{{ $key }}: {{ include "llama-factory.scalar" (index $left $key) }}
+{{- $_ := unset $left $key }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if $left }}
+### extra (training.extraArgs, <stage>.extraArgs, merge.extraArgs)
+{{- range $key, $v := $left }}
+{{ $key }}: {{ include "llama-factory.scalar" $v }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+dataset_info.json from the dataset registry; a relative file_name is made
+absolute under data/ on the PVC (LLaMA-Factory joins dataset_dir with
+file_name, and an absolute file_name wins the join).
+*/}}
+{{- define "llama-factory.datasetInfo" -}}
+{{- $p := include "llama-factory.paths" . | fromYaml }}
+{{- $out := dict }}
+{{- range $name, $d := .Values.datasets }}
+{{- $e := deepCopy $d }}
+{{- if and $e.file_name (not (isAbs $e.file_name)) }}
+{{- $_ := set $e "file_name" (include "llama-factory.abs" (list $ (printf "%s/%s" $p.data $e.file_name))) }}
+{{- end }}
+{{- $_ := set $out $name $e }}
+{{- end }}
+{{- toPrettyJson $out }}
+{{- end }}
+
+{{/* The DeepSpeed JSON of the training stages. */}}
+{{- define "llama-factory.deepspeedConfig" -}}
+{{- $d := .Values.training.deepspeed }}
+{{- $z := int $d.zeroStage }}
+{{- $zero := dict "stage" $z }}
+{{- if eq $z 3 }}
+{{- $zero = merge $zero (dict
+  "overlap_comm" false
+  "contiguous_gradients" true
+  "sub_group_size" 1000000000
+  "reduce_bucket_size" "auto"
+  "stage3_prefetch_bucket_size" "auto"
+  "stage3_param_persistence_threshold" "auto"
+  "stage3_max_live_parameters" 1000000000
+  "stage3_max_reuse_distance" 1000000000
+  "stage3_gather_16bit_weights_on_model_save" true) }}
+{{- else if ge $z 1 }}
+{{- $zero = merge $zero (dict
+  "allgather_partitions" true
+  "allgather_bucket_size" 500000000
+  "overlap_comm" false
+  "reduce_scatter" true
+  "reduce_bucket_size" 500000000
+  "contiguous_gradients" true
+  "round_robin_gradients" true) }}
+{{- end }}
+{{- if $d.offloadOptimizer }}
+{{- $_ := set $zero "offload_optimizer" (dict "device" "cpu" "pin_memory" true) }}
+{{- end }}
+{{- if $d.offloadParams }}
+{{- $_ := set $zero "offload_param" (dict "device" "cpu" "pin_memory" true) }}
+{{- end }}
+{{- $cfg := dict
+  "train_batch_size" "auto"
+  "train_micro_batch_size_per_gpu" "auto"
+  "gradient_accumulation_steps" "auto"
+  "gradient_clipping" "auto"
+  "zero_allow_untested_optimizer" true
+  "fp16" (dict "enabled" "auto" "loss_scale" 0 "loss_scale_window" 1000 "initial_scale_power" 16 "hysteresis" 2 "min_loss_scale" 1)
+  "bf16" (dict "enabled" "auto")
+  "zero_optimization" $zero }}
+{{- toPrettyJson (mustMergeOverwrite $cfg (deepCopy $d.extraConfig)) }}
+{{- end }}
+
+{{/* backoffLimit, deadline and TTL of a batch/v1 Job from a stage block. */}}
+{{- define "llama-factory.jobPolicy" -}}
+backoffLimit: {{ .backoffLimit }}
+{{- if not (kindIs "invalid" .activeDeadlineSeconds) }}
+activeDeadlineSeconds: {{ .activeDeadlineSeconds }}
+{{- end }}
+{{- if not (kindIs "invalid" .ttlSecondsAfterFinished) }}
+ttlSecondsAfterFinished: {{ .ttlSecondsAfterFinished }}
+{{- end }}
+{{- end }}
+
+{{/*
+Pod spec of a one-container batch Job running the LLaMA-Factory image. Call
+with (dict "root" $ "vctx" volumes-context "name" container-name "command"
+list "resources" r "gpus" n "env" optional-extra-env-list).
+*/}}
+{{- define "llama-factory.jobPodSpec" -}}
+{{- $ := .root }}
+restartPolicy: Never
+{{- include "llama-factory.podCommon" (dict "root" $ "t9k" false) | trim | nindent 0 }}
+containers:
+  - name: {{ .name }}
+    image: {{ include "llama-factory.image" (dict "root" $ "image" $.Values.images.llamaFactory) }}
+    imagePullPolicy: {{ $.Values.common.imagePullPolicy }}
+    workingDir: {{ $.Values.storage.mountPath }}
+    command:
+      {{- toYaml .command | nindent 6 }}
+    env:
+      {{- include "llama-factory.env" $ | nindent 6 }}
+      {{- with .env }}
+      {{- toYaml . | nindent 6 }}
+      {{- end }}
+    resources:
+      {{- include "llama-factory.resources" (dict "root" $ "resources" .resources "gpus" .gpus) | trim | nindent 6 }}
+    {{- with $.Values.common.containerSecurityContext }}
+    securityContext:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+    volumeMounts:
+      {{- include "llama-factory.volumeMounts" .vctx | nindent 6 }}
+volumes:
+  {{- include "llama-factory.volumes" .vctx | nindent 2 }}
+{{- end }}
+
+{{/* The model name clients of the serve stage ask for. */}}
+{{- define "llama-factory.servedModelName" -}}
+{{- if .Values.serving.servedModelName }}
+{{- .Values.serving.servedModelName }}
+{{- else }}
+{{- $src := include "llama-factory.modelSource" (dict "root" . "model" .Values.serving.model "lora" false) | fromYaml }}
+{{- base $src.model }}
+{{- end }}
+{{- end }}
+
+{{/*
+Probe of vLLM's /v1/models. With an API key the endpoint needs the key, which
+must not appear in the pod spec, so an exec probe reads it from the
+environment; without one a plain httpGet does.
+*/}}
+{{- define "llama-factory.modelsProbe" -}}
+{{- if .Values.serving.apiKey.existingSecret }}
+exec:
+  command:
+    - python3
+    - -c
+    - |
+      import os, urllib.request
+      req = urllib.request.Request("http://127.0.0.1:8000/v1/models",
+                                   headers={"Authorization": "Bearer " + os.environ["VLLM_API_KEY"]})
+      urllib.request.urlopen(req, timeout=4).read()
+{{- else }}
+httpGet:
+  path: /v1/models
+  port: http
+{{- end }}
+{{- end }}

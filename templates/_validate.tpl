@@ -1,0 +1,170 @@
+{{/*
+Cross-field rules that values.schema.json cannot express. Every broken rule
+adds one line naming the field and the fix; all lines fail together, so a user
+sees every problem of a values file in one run.
+*/}}
+
+{{- define "llama-factory.validStages" -}}
+{{- list "workspace" "sft" "merge-sft" "dpo" "merge-dpo" "eval" "serve" | toJson }}
+{{- end }}
+
+{{/*
+Model memory on one GPU, in GiB, for the training settings: the weights the
+method keeps (2 bytes per parameter in 16 bits, about 0.55 in 4 bits, 1.05
+in 8 bits), plus for full fine-tuning 2 bytes of gradients and 12 of Adam
+states per parameter; ZeRO shards what its stage covers across all GPUs.
+*/}}
+{{- define "llama-factory.trainGiBPerGpu" -}}
+{{- $t := .Values.training }}
+{{- $p := float64 .Values.model.parametersBillion }}
+{{- $n := float64 (mul $t.workers $t.gpusPerWorker) }}
+{{- $z := int $t.deepspeed.zeroStage }}
+{{- $w := 2.0 }}
+{{- if eq $t.method "qlora" }}{{ $w = ternary 0.55 1.05 (eq (int $t.quantizationBits) 4) }}{{ end }}
+{{- $weights := mulf $p $w }}
+{{- if eq $t.method "full" }}
+{{- $grads := mulf $p 2.0 }}
+{{- $optim := ternary 0.0 (mulf $p 12.0) $t.deepspeed.offloadOptimizer }}
+{{- if ge $z 1 }}{{ $optim = divf $optim $n }}{{ end }}
+{{- if ge $z 2 }}{{ $grads = divf $grads $n }}{{ end }}
+{{- if ge $z 3 }}{{ $weights = ternary 0.0 (divf $weights $n) $t.deepspeed.offloadParams }}{{ end }}
+{{- addf $weights $grads $optim }}
+{{- else }}
+{{- if ge $z 3 }}{{ $weights = ternary 0.0 (divf $weights $n) $t.deepspeed.offloadParams }}{{ end }}
+{{- $weights }}
+{{- end }}
+{{- end }}
+
+{{- define "llama-factory.validate" -}}
+{{- $v := .Values }}
+{{- $errors := list }}
+{{- $valid := include "llama-factory.validStages" . | fromJsonArray }}
+{{- $seen := dict }}
+{{- range $i, $s := $v.stages }}
+{{- if not (has $s $valid) }}
+{{- $errors = append $errors (printf "stages[%d]: unknown stage %q. Valid stages: %s." $i $s (join ", " $valid)) }}
+{{- else if hasKey $seen $s }}
+{{- $errors = append $errors (printf "stages[%d]: stage %q is listed twice. List each stage once." $i $s) }}
+{{- end }}
+{{- $_ := set $seen (toString $s) true }}
+{{- end }}
+{{- if not $v.stages }}
+{{- $errors = append $errors (printf "stages: the list is empty, so nothing would be rendered. Name at least one of: %s." (join ", " $valid)) }}
+{{- end }}
+{{- $t := $v.training }}
+{{- $card := float64 $v.common.gpu.memoryGiB }}
+{{- $params := float64 $v.model.parametersBillion }}
+
+{{- /* Training: ZeRO against model size and card memory. */}}
+{{- if or (has "sft" $v.stages) (has "dpo" $v.stages) }}
+{{- $need := include "llama-factory.trainGiBPerGpu" . | float64 }}
+{{- $budget := mulf $card 0.8 }}
+{{- if gt $need $budget }}
+{{- $errors = append $errors (printf "training.deepspeed.zeroStage: %s of a %vB model with ZeRO-%d on %d GPU(s) keeps about %.0f GiB of model state on each GPU, more than 80%% of a %v GiB card (common.gpu.memoryGiB) leaves for activations. Fix: use ZeRO-3 (training.deepspeed.zeroStage=3) with more GPUs (training.gpusPerWorker, training.workers), larger cards, or training.method=qlora." $t.method $v.model.parametersBillion (int $t.deepspeed.zeroStage) (mul $t.workers $t.gpusPerWorker) $need $v.common.gpu.memoryGiB) }}
+{{- end }}
+{{- if and $t.deepspeed.offloadParams (ne (int $t.deepspeed.zeroStage) 3) }}
+{{- $errors = append $errors "training.deepspeed.offloadParams: parameter offload works only with ZeRO-3. Fix: set training.deepspeed.zeroStage=3 or offloadParams=false." }}
+{{- end }}
+{{- if and $t.deepspeed.offloadOptimizer (eq (int $t.deepspeed.zeroStage) 0) }}
+{{- $errors = append $errors "training.deepspeed.offloadOptimizer: optimizer offload needs ZeRO 1, 2 or 3. Fix: raise training.deepspeed.zeroStage or set offloadOptimizer=false." }}
+{{- end }}
+{{- if gt (int $t.preprocessingNumWorkers) (div (include "llama-factory.millicores" $t.resources.limits.cpu | int) 1000) }}
+{{- $errors = append $errors (printf "training.preprocessingNumWorkers: %d tokenizer processes exceed the %v CPUs of training.resources.limits.cpu. Fix: lower preprocessingNumWorkers or raise the CPU limit." (int $t.preprocessingNumWorkers) $t.resources.limits.cpu) }}
+{{- end }}
+{{- range $stage := list "sft" "dpo" }}
+{{- if has $stage $v.stages }}
+{{- range $i, $d := (index $v $stage).datasets }}
+{{- if not (hasKey $v.datasets $d) }}
+{{- $errors = append $errors (printf "%s.datasets[%d]: dataset %q is not in the datasets registry (datasets.<name>). Fix: add it to datasets or pick one of: %s." $stage $i $d (join ", " (keys $v.datasets | sortAlpha))) }}
+{{- else if ne (eq $stage "dpo") (default false (index $v.datasets $d).ranking) }}
+{{- $errors = append $errors (printf "%s.datasets[%d]: dataset %q %s. Fix: DPO needs preference data (ranking: true), SFT needs instruction data; list it under the other stage or fix datasets.%s.ranking." $stage $i $d (ternary "has no chosen/rejected pairs (ranking is not true)" "is preference data (ranking: true)" (eq $stage "dpo")) $d) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- /* Merge: only adapters can be merged; the merge needs the model in memory. */}}
+{{- if or (has "merge-sft" $v.stages) (has "merge-dpo" $v.stages) }}
+{{- if eq $t.method "full" }}
+{{- $errors = append $errors "stages: merge-sft and merge-dpo merge a LoRA adapter, but training.method=full writes a whole model that needs no merge. Fix: drop the merge stages (eval and serve read the full model directly) or train with lora/qlora." }}
+{{- end }}
+{{- $bf16GiB := mulf $params 2.0 }}
+{{- if eq $v.merge.exportDevice "cpu" }}
+{{- $have := divf (include "llama-factory.mebibytes" $v.merge.resources.limits.memory | float64) 1024.0 }}
+{{- if lt $have (mulf $bf16GiB 2.0) }}
+{{- $errors = append $errors (printf "merge.resources.limits.memory: a CPU merge holds the whole %vB model in bf16 (%.0f GiB) plus the merged copy being saved; %v is less than the %.0f GiB (2 x bf16) it needs. Fix: raise merge.resources.limits.memory (and requests) or merge on GPUs (merge.exportDevice=auto, merge.gpus)." $v.model.parametersBillion $bf16GiB $v.merge.resources.limits.memory (mulf $bf16GiB 2.0)) }}
+{{- end }}
+{{- else }}
+{{- if lt (mulf (float64 $v.merge.gpus) $card) (mulf $bf16GiB 1.1) }}
+{{- $errors = append $errors (printf "merge.gpus: merging on GPUs (merge.exportDevice=auto) needs the %.0f GiB bf16 model on the cards; %d x %v GiB is too little. Fix: raise merge.gpus or use merge.exportDevice=cpu." $bf16GiB (int $v.merge.gpus) $v.common.gpu.memoryGiB) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- /* Eval and serve: a model the pipeline produces, on enough GPU memory. */}}
+{{- if has "eval" $v.stages }}
+{{- if lt (mulf (float64 $v.eval.gpus) $card 0.9) (mulf $params 2.0 1.1) }}
+{{- $errors = append $errors (printf "eval.gpus: lm-evaluation-harness loads the %vB model in bf16 (%.0f GiB); %d x %v GiB cards cannot hold it. Fix: raise eval.gpus." $v.model.parametersBillion (mulf $params 2.0) (int $v.eval.gpus) $v.common.gpu.memoryGiB) }}
+{{- end }}
+{{- end }}
+{{- if has "serve" $v.stages }}
+{{- $s := $v.serving }}
+{{- if $s.lora }}
+{{- if eq $s.model "base" }}
+{{- $errors = append $errors "serving.lora: the base model has no adapter to serve. Fix: set serving.model to sft or dpo, or serving.lora=false." }}
+{{- else if eq $t.method "full" }}
+{{- $errors = append $errors (printf "serving.lora: training.method=full produces no LoRA adapter for %q. Fix: set serving.lora=false to serve the fully fine-tuned model." $s.model) }}
+{{- end }}
+{{- $rank := include "llama-factory.maxLoraRank" . | int }}
+{{- if eq $rank 0 }}
+{{- $errors = append $errors (printf "training.lora.rank: vLLM serves LoRA ranks up to 512; rank %v cannot be served with serving.lora=true. Fix: train with a lower rank or serve the merged model (serving.lora=false)." $t.lora.rank) }}
+{{- end }}
+{{- with (index $s.extraArgs "max-lora-rank") }}
+{{- if lt (int .) (int $t.lora.rank) }}
+{{- $errors = append $errors (printf "serving.extraArgs.max-lora-rank: %v is below the trained LoRA rank %v (training.lora.rank), so vLLM would refuse the adapter. Fix: remove the override; the chart sets --max-lora-rank from the trained rank." . $t.lora.rank) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if ne (mod (int $v.model.numKeyValueHeads) (int $s.tensorParallelSize)) 0 }}
+{{- $errors = append $errors (printf "serving.tensorParallelSize: %d does not divide the model's %d key/value heads (model.numKeyValueHeads), which vLLM requires. Fix: use 1, 2, 4 or 8." (int $s.tensorParallelSize) (int $v.model.numKeyValueHeads)) }}
+{{- end }}
+{{- if lt (mulf (float64 $s.tensorParallelSize) $card $s.gpuMemoryUtilization) (mulf $params 2.0 1.1) }}
+{{- $errors = append $errors (printf "serving.tensorParallelSize: the %vB model needs about %.0f GiB for bf16 weights alone; %d x %v GiB cards at gpuMemoryUtilization %v leave no room for the KV cache. Fix: raise serving.tensorParallelSize or common.gpu.memoryGiB." $v.model.parametersBillion (mulf $params 2.0) (int $s.tensorParallelSize) $v.common.gpu.memoryGiB $s.gpuMemoryUtilization) }}
+{{- end }}
+{{- end }}
+
+{{- /* Every pod: requests within limits, /dev/shm inside the memory limit. */}}
+{{- $pods := dict "training" $t "notebook" $v.notebook "eval" $v.eval "serving" $v.serving "merge" $v.merge "download" $v.download }}
+{{- range $name, $c := $pods }}
+{{- $r := $c.resources }}
+{{- if gt (include "llama-factory.mebibytes" $r.requests.memory | int) (include "llama-factory.mebibytes" $r.limits.memory | int) }}
+{{- $errors = append $errors (printf "%s.resources.requests.memory: %v is above the limit %v. Fix: lower the request or raise the limit." $name $r.requests.memory $r.limits.memory) }}
+{{- end }}
+{{- if gt (include "llama-factory.millicores" $r.requests.cpu | int) (include "llama-factory.millicores" $r.limits.cpu | int) }}
+{{- $errors = append $errors (printf "%s.resources.requests.cpu: %v is above the limit %v. Fix: lower the request or raise the limit." $name $r.requests.cpu $r.limits.cpu) }}
+{{- end }}
+{{- if $c.shmSize }}
+{{- if ge (mul (include "llama-factory.mebibytes" $c.shmSize | int) 2) (include "llama-factory.mebibytes" $r.limits.memory | int) }}
+{{- $errors = append $errors (printf "%s.shmSize: /dev/shm (%v) is memory and counts against %s.resources.limits.memory (%v); it may take at most half of it. Fix: lower shmSize or raise the memory limit." $name $c.shmSize $name $r.limits.memory) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- if $errors }}
+{{- fail (printf "\n\nllama-factory: invalid values:\n  - %s\n" (join "\n  - " $errors)) }}
+{{- end }}
+{{- end }}
+
+{{/*
+--max-lora-rank for vLLM: the smallest rank vLLM accepts that holds the
+trained rank; 0 when none does.
+*/}}
+{{- define "llama-factory.maxLoraRank" -}}
+{{- $rank := int .Values.training.lora.rank }}
+{{- $out := 0 }}
+{{- range $r := list 1 8 16 32 64 128 256 320 512 }}
+{{- if and (eq $out 0) (ge $r $rank) }}{{ $out = $r }}{{ end }}
+{{- end }}
+{{- $out }}
+{{- end }}
