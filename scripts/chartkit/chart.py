@@ -1,0 +1,31 @@
+"""Facts about the chart the harness needs: where it is, its presets and stages."""
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+VALUES_DIR = ROOT / "values"
+
+# The pipeline in order; the chart's own list is llama-factory.validStages.
+STAGES = ("workspace", "sft", "merge-sft", "dpo", "merge-dpo", "eval", "serve")
+
+# Model presets (values files layered alone on the chart); overlays such as
+# team-example.yaml are layered on a preset instead.
+OVERLAYS = ("team-example.yaml",)
+
+
+def presets() -> list[str]:
+    """Preset file names under values/, overlays excluded."""
+    return sorted(p.name for p in VALUES_DIR.glob("*.yaml") if p.name not in OVERLAYS and not p.name.startswith("ci-"))
+
+
+# Kinds each stage renders (with the chart's default switches on).
+STAGE_KINDS = {
+    "workspace": {"PersistentVolumeClaim", "Notebook", "ConfigMap", "Job"},
+    "sft": {"ConfigMap", "DeepSpeedJob"},
+    "dpo": {"ConfigMap", "DeepSpeedJob"},
+    "merge-sft": {"ConfigMap", "Job"},
+    "merge-dpo": {"ConfigMap", "Job"},
+    "eval": {"Job"},
+    "serve": {"Deployment", "Service", "Pod"},
+}

@@ -1,0 +1,368 @@
+#!/usr/bin/env python3
+"""Write values.schema.json and the README's values table from their sources.
+
+Sources, one place each:
+  - types, enums and bounds: SPEC below;
+  - descriptions and defaults: values.yaml, whose `# --` comments document the key
+    under them (helm-docs style; continuation lines start with `#`).
+
+    python scripts/values_doc.py --write   # regenerate both files
+    python scripts/values_doc.py --check   # exit 1 when either is stale (a test runs this)
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import re
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+VALUES = ROOT / "values.yaml"
+SCHEMA = ROOT / "values.schema.json"
+README = ROOT / "README.md"
+BEGIN, END = "<!-- values-table:begin -->", "<!-- values-table:end -->"
+
+# ---------------------------------------------------------------- the spec
+
+
+def obj(props: dict, required: list | None = None, **kw) -> dict:
+    # Helm drops keys whose value is null, so nullable keys cannot be required.
+    req = required if required is not None else sorted(k for k, v in props.items() if "null" not in v.get("type", []))
+    return {"type": "object", "additionalProperties": False, "properties": props, "required": req, **kw}
+
+
+def S(**kw):
+    return {"type": "string", **kw}
+
+
+def I(**kw):
+    return {"type": "integer", **kw}
+
+
+def N(**kw):
+    return {"type": "number", **kw}
+
+
+def nullint(**kw):
+    return {"type": ["integer", "null"], **kw}
+
+
+B = {"type": "boolean"}
+DNS = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+OPT_DNS = r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$"
+REPO = r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$"
+MEM = {"type": "string", "pattern": r"^[1-9][0-9]*(Mi|Gi|Ti)$"}
+CPU = {"oneOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string", "pattern": r"^([0-9]+(\.[0-9]+)?|[1-9][0-9]*m)$"}]}
+EXTRA_ARGS = {"type": "object", "propertyNames": {"pattern": r"^[a-z][a-z0-9_]*$"},
+              "additionalProperties": {"type": ["string", "number", "boolean", "null", "array"]}}
+FLAG_ARGS = {"type": "object", "propertyNames": {"pattern": r"^[a-z][a-z0-9_-]*$"},
+             "additionalProperties": {"type": ["string", "number", "boolean", "null"]}}
+
+
+def res():
+    pair = lambda: obj({"cpu": copy.deepcopy(CPU), "memory": copy.deepcopy(MEM)})  # noqa: E731
+    return obj({"requests": pair(), "limits": pair()})
+
+
+def image():
+    return obj({"registry": S(minLength=1), "repository": S(minLength=1, pattern=r"^[a-z0-9]+([._/-][a-z0-9]+)*$"),
+                "tag": S(minLength=1, maxLength=128, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"),
+                "digest": S(pattern=r"^(sha256:[a-f0-9]{64})?$")})
+
+
+def job(extra: dict) -> dict:
+    return obj({"resources": res(), "backoffLimit": I(minimum=0, maximum=100),
+                "activeDeadlineSeconds": nullint(minimum=1), "ttlSecondsAfterFinished": nullint(minimum=0), **extra})
+
+
+def train_stage(extra: dict | None = None) -> dict:
+    return obj({
+        "datasets": {"type": "array", "minItems": 1, "uniqueItems": True, "items": S(pattern=r"^[A-Za-z0-9_.-]+$")},
+        "learningRate": N(exclusiveMinimum=0, maximum=1),
+        "numTrainEpochs": N(exclusiveMinimum=0, maximum=1000),
+        "maxSteps": I(minimum=-1),
+        "perDeviceTrainBatchSize": I(minimum=1, maximum=4096),
+        "gradientAccumulationSteps": I(minimum=1, maximum=4096),
+        "lrSchedulerType": S(enum=["linear", "cosine", "cosine_with_restarts", "polynomial", "constant",
+                                   "constant_with_warmup", "inverse_sqrt", "reduce_lr_on_plateau",
+                                   "cosine_with_min_lr", "warmup_stable_decay"]),
+        "warmupRatio": N(minimum=0, maximum=1),
+        "loggingSteps": I(minimum=1),
+        "saveSteps": I(minimum=1),
+        "valSize": N(minimum=0, exclusiveMaximum=1),
+        "evalSteps": I(minimum=1),
+        "perDeviceEvalBatchSize": I(minimum=1, maximum=4096),
+        "extraArgs": copy.deepcopy(EXTRA_ARGS),
+        **(extra or {}),
+    })
+
+
+DATASET = {
+    "type": "object", "additionalProperties": False, "minProperties": 1,
+    "properties": {"hf_hub_url": S(), "ms_hub_url": S(), "om_hub_url": S(), "script_url": S(), "cloud_file_name": S(),
+                   "file_name": S(), "formatting": S(enum=["alpaca", "sharegpt", "openai"]), "ranking": B,
+                   "subset": S(), "split": S(), "folder": S(), "num_samples": I(minimum=1),
+                   "columns": {"type": "object", "additionalProperties": S()},
+                   "tags": {"type": "object", "additionalProperties": S()}},
+    "anyOf": [{"required": [k]} for k in ("hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "file_name", "cloud_file_name")],
+}
+
+
+def spec() -> dict:
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "llama-factory chart values",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["stages", "model", "images", "common", "storage", "notebook", "download", "datasets",
+                     "training", "sft", "dpo", "merge", "eval", "serving"],
+        "properties": {
+            "global": {"type": "object", "description": "Helm's global values (unused by this chart)."},
+            "stages": {"type": "array", "minItems": 1, "uniqueItems": True,
+                       "items": S(enum=["workspace", "sft", "merge-sft", "dpo", "merge-dpo", "eval", "serve"])},
+            "nameOverride": S(maxLength=40, pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$"),
+            "fullnameOverride": S(maxLength=63, pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$"),
+            "model": obj({
+                "name": S(minLength=1, maxLength=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$"),
+                "parametersBillion": N(exclusiveMinimum=0, maximum=2000),
+                "numKeyValueHeads": I(minimum=1, maximum=1024),
+                "template": S(minLength=1, pattern=r"^[A-Za-z0-9_.-]+$"),
+                "source": S(enum=["huggingface", "modelscope"]),
+                "huggingfaceRepo": S(pattern=REPO),
+                "modelscopeRepo": S(pattern=REPO),
+                "revision": S(minLength=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$"),
+                "excludePatterns": {"type": "array", "items": S(minLength=1)},
+            }),
+            "images": obj({k: image() for k in ("llamaFactory", "vllm", "notebook", "test")}),
+            "common": obj({
+                "imageRegistry": S(pattern=r"^([A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*)?$"),
+                "imagePullPolicy": S(enum=["Always", "IfNotPresent", "Never"]),
+                "imagePullSecrets": {"type": "array", "items": S(maxLength=253, pattern=DNS)},
+                "scheduler": obj({"queue": S(maxLength=63, pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$"),
+                                  "priority": I(minimum=0, maximum=100)}),
+                "nodeSelector": {"type": "object", "additionalProperties": S()},
+                "tolerations": {"type": "array", "items": {"type": "object"}},
+                "affinity": {"type": "object"},
+                "podLabels": {"type": "object", "additionalProperties": S()},
+                "podAnnotations": {"type": "object", "additionalProperties": S()},
+                "extraEnv": {"type": "object", "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
+                             "additionalProperties": {"oneOf": [S(), {"type": "number"}, B,
+                                                                obj({"valueFrom": {"type": "object"}})]}},
+                "extraVolumes": {"type": "object", "propertyNames": {"pattern": DNS, "maxLength": 63},
+                                 "additionalProperties": obj({"mountPath": S(pattern="^/"), "readOnly": B,
+                                                              "source": {"type": "object", "minProperties": 1, "maxProperties": 1}},
+                                                             required=["mountPath", "source"])},
+                "gpu": obj({"resourceName": S(pattern=r"^[A-Za-z0-9.-]+/[A-Za-z0-9._-]+$"),
+                            "memoryGiB": N(minimum=1, maximum=4096)}),
+                "huggingface": obj({"endpoint": S(pattern=r"^(https?://.+)?$"),
+                                    "existingSecret": S(maxLength=253, pattern=OPT_DNS), "tokenKey": S(minLength=1)}),
+                "podSecurityContext": {"type": "object"},
+                "containerSecurityContext": {"type": "object"},
+            }),
+            "storage": obj({
+                "name": S(minLength=1, maxLength=253, pattern=DNS),
+                "existingClaim": S(maxLength=253, pattern=OPT_DNS),
+                "size": copy.deepcopy(MEM),
+                "storageClass": S(),
+                "accessModes": {"type": "array", "minItems": 1, "uniqueItems": True,
+                                "items": S(enum=["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod"])},
+                "annotations": {"type": "object", "additionalProperties": S()},
+                "mountPath": S(pattern=r"^/[^ ]*[^/ ]$"),
+            }),
+            "notebook": obj({
+                "enabled": B, "type": S(enum=["jupyter", "rstudio"]), "suspend": B, "gpus": I(minimum=0, maximum=16),
+                "resources": res(), "shmSize": copy.deepcopy(MEM),
+                "ssh": obj({"enabled": B, "authorizedKeys": {"type": "array", "items": S(pattern=DNS)},
+                            "serviceType": S(enum=["ClusterIP", "NodePort"])}),
+            }),
+            "download": job({"enabled": B, "datasets": B}),
+            "datasets": {"type": "object", "minProperties": 1, "propertyNames": {"pattern": r"^[A-Za-z0-9_.-]+$"},
+                         "additionalProperties": DATASET},
+            "training": obj({
+                "workers": I(minimum=1, maximum=512), "gpusPerWorker": I(minimum=1, maximum=16),
+                "method": S(enum=["lora", "qlora", "full"]), "quantizationBits": I(enum=[4, 8]),
+                "lora": obj({"rank": I(minimum=1, maximum=1024), "alpha": nullint(minimum=1),
+                             "dropout": N(minimum=0, maximum=1), "target": S(minLength=1)}),
+                "deepspeed": obj({"zeroStage": I(enum=[0, 1, 2, 3]), "offloadOptimizer": B, "offloadParams": B,
+                                  "extraConfig": {"type": "object"}}),
+                "bf16": B, "cutoffLen": I(minimum=16, maximum=1048576),
+                "preprocessingNumWorkers": I(minimum=1, maximum=512),
+                "overwriteCache": B, "ddpTimeout": I(minimum=60),
+                "flashAttn": S(enum=["auto", "disabled", "sdpa", "fa2", "fa3"]),
+                "enableLigerKernel": B, "gradientCheckpointing": B, "plotLoss": B, "overwriteOutputDir": B,
+                "reportTo": S(enum=["none", "all", "tensorboard", "wandb", "mlflow", "swanlab", "trackio"]),
+                "extraArgs": copy.deepcopy(EXTRA_ARGS),
+                "resources": res(), "shmSize": copy.deepcopy(MEM),
+                "restartPolicy": S(enum=["Always", "OnFailure", "Never", "ExitCode"]),
+                "backoffLimit": I(minimum=0, maximum=100), "activeDeadlineSeconds": nullint(minimum=1),
+                "cleanUpPolicy": S(enum=["All", "Unfinished", "None"]),
+            }),
+            "sft": train_stage(),
+            "dpo": train_stage({"prefBeta": N(exclusiveMinimum=0, maximum=100),
+                                "prefLoss": S(enum=["sigmoid", "hinge", "ipo", "kto_pair", "orpo", "simpo"])}),
+            "merge": job({"exportSize": I(minimum=1, maximum=100), "exportDevice": S(enum=["cpu", "auto"]),
+                          "exportLegacyFormat": B, "gpus": I(minimum=0, maximum=16),
+                          "extraArgs": copy.deepcopy(EXTRA_ARGS)}),
+            "eval": job({"model": S(enum=["base", "sft", "dpo"]),
+                         "tasks": {"type": "array", "minItems": 1, "uniqueItems": True,
+                                   "items": S(pattern=r"^[A-Za-z0-9_.-]+$")},
+                         "numFewshot": I(minimum=0, maximum=100),
+                         "batchSize": {"oneOf": [I(minimum=1), S(pattern=r"^auto(:[0-9]+)?$")]},
+                         "gpus": I(minimum=1, maximum=16), "shmSize": copy.deepcopy(MEM),
+                         "extraArgs": copy.deepcopy(FLAG_ARGS)}),
+            "serving": obj({
+                "model": S(enum=["base", "sft", "dpo"]), "lora": B,
+                "servedModelName": S(maxLength=128, pattern=r"^[A-Za-z0-9._/-]*$"),
+                "replicas": I(minimum=0, maximum=100), "tensorParallelSize": I(minimum=1, maximum=16),
+                "maxModelLen": I(minimum=128, maximum=131072), "gpuMemoryUtilization": N(exclusiveMinimum=0, maximum=1),
+                "maxLoras": I(minimum=1, maximum=64),
+                "apiKey": obj({"existingSecret": S(maxLength=253, pattern=OPT_DNS), "key": S(minLength=1)}),
+                "extraArgs": copy.deepcopy(FLAG_ARGS),
+                "resources": res(), "shmSize": copy.deepcopy(MEM),
+                "service": obj({"type": S(enum=["ClusterIP", "NodePort", "LoadBalancer"]),
+                                "port": I(minimum=1, maximum=65535)}),
+                "startupProbe": obj({"periodSeconds": I(minimum=1, maximum=300),
+                                     "failureThreshold": I(minimum=1, maximum=10000)}),
+                "progressDeadlineSeconds": I(minimum=60),
+            }),
+        },
+        "$defs": {},
+    }
+
+
+# ----------------------------------------------------- values.yaml comments
+
+KEY = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z0-9_.-]+):(?P<rest>.*)$")
+
+
+def documented_keys(text: str) -> dict[str, str]:
+    """Map of dotted key path → description, from the `# --` comments."""
+    docs: dict[str, str] = {}
+    stack: list[tuple[int, str]] = []
+    pending: list[str] | None = None
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("# --"):
+            pending = [stripped[4:].strip()]
+            continue
+        if stripped.startswith("#"):
+            if pending is not None:
+                pending.append(stripped[1:].strip())
+            continue
+        m = KEY.match(line)
+        if not m or stripped.startswith("-"):
+            pending = None
+            continue
+        indent = len(m["indent"])
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        stack.append((indent, m["key"]))
+        path = ".".join(k for _, k in stack)
+        if pending is not None:
+            docs[path] = " ".join(p for p in pending if p)
+        pending = None
+    return docs
+
+
+def get_path(values: dict, path: str):
+    node = values
+    for part in path.split("."):
+        node = node[part]
+    return node
+
+
+def schema_node(schema: dict, path: str) -> dict:
+    node = schema
+    for part in path.split("."):
+        node = node["properties"][part]
+    return node
+
+
+def leaves(values, prefix=""):
+    """Dotted paths of every leaf of the values (lists and empty maps are leaves)."""
+    if isinstance(values, dict) and values:
+        for k, v in values.items():
+            yield from leaves(v, f"{prefix}.{k}" if prefix else k)
+    else:
+        yield prefix
+
+
+def undocumented(values: dict, docs: dict[str, str]) -> list[str]:
+    """Leaves of values.yaml with no documented ancestor-or-self."""
+    out = []
+    for leaf in leaves(values):
+        parts = leaf.split(".")
+        if not any(".".join(parts[:i]) in docs for i in range(1, len(parts) + 1)):
+            out.append(leaf)
+    return out
+
+
+def type_name(node: dict) -> str:
+    if "oneOf" in node:
+        return " or ".join(type_name(n) for n in node["oneOf"])
+    t = node.get("type", "any")
+    if isinstance(t, list):
+        return " or ".join(x for x in t if x != "null") + (" or null" if "null" in t else "")
+    if t == "string" and "enum" in node:
+        return "string (" + ", ".join(f"`{e}`" for e in node["enum"]) + ")"
+    if t == "integer" and "enum" in node:
+        return "integer (" + ", ".join(str(e) for e in node["enum"]) + ")"
+    return t
+
+
+def build(values_text: str) -> tuple[str, str]:
+    """The schema text and the README table for a values.yaml text."""
+    values = yaml.safe_load(values_text)
+    docs = documented_keys(values_text)
+    missing = undocumented(values, docs)
+    if missing:
+        raise SystemExit("values.yaml: no `# --` comment documents " + ", ".join(missing))
+    schema = spec()
+    rows = ["| Key | Type | Default | Description |", "| --- | --- | --- | --- |"]
+    for path, text in docs.items():
+        node = schema_node(schema, path)
+        node["description"] = text
+        default = json.dumps(get_path(values, path), ensure_ascii=False)
+        if len(default) > 60:
+            default = "see values.yaml"
+        cell = lambda s: s.replace("|", "\\|")  # noqa: E731
+        rows.append(f"| `{path}` | {cell(type_name(node))} | `{cell(default)}` | {cell(text)} |")
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n", "\n".join(rows) + "\n"
+
+
+def render() -> tuple[str, str]:
+    schema_text, table = build(VALUES.read_text())
+    readme = README.read_text()
+    if BEGIN not in readme or END not in readme:
+        raise SystemExit(f"README.md has no {BEGIN} … {END} block")
+    head, rest = readme.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    return schema_text, f"{head}{BEGIN}\n{table}{END}{tail}"
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = ap.add_mutually_exclusive_group(required=True)
+    g.add_argument("--write", action="store_true")
+    g.add_argument("--check", action="store_true")
+    args = ap.parse_args(argv)
+    schema_text, readme_text = render()
+    stale = [p.name for p, want in ((SCHEMA, schema_text), (README, readme_text)) if not p.exists() or p.read_text() != want]
+    if args.write:
+        SCHEMA.write_text(schema_text)
+        README.write_text(readme_text)
+        print("wrote " + (", ".join(stale) if stale else "nothing (both current)"))
+        return 0
+    if stale:
+        print(f"stale: {', '.join(stale)}; run: python scripts/values_doc.py --write")
+        return 1
+    print("values.schema.json and README values table are current")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
