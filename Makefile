@@ -1,0 +1,37 @@
+# Entry points of the README. Each target installs what it needs first:
+# a virtual environment with the harness's pinned packages, and pinned Helm
+# 3 and 4 in .tools/ (scripts/install_helm.py).
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PRESET ?= values/8b-2xdp.yaml
+
+.PHONY: setup render test lint docs clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+setup: $(VENV)/.installed
+	$(PY) scripts/install_helm.py
+
+## Render and validate every stage of a preset (no cluster), print a summary.
+render: setup
+	$(PY) scripts/render.py $(PRESET)
+
+## The whole offline test suite.
+test: setup
+	$(PY) -m pytest -n auto
+
+lint: setup
+	.tools/bin/helm3 lint --strict . -f $(PRESET)
+	.tools/bin/helm4 lint --strict . -f $(PRESET)
+
+## Regenerate values.schema.json and the README values table from values.yaml.
+docs: setup
+	$(PY) scripts/values_doc.py --write
+
+clean:
+	rm -rf out .pytest_cache

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Render every stage of a preset, validate it, and print a one-screen summary.
+
+Each stage is rendered as its own release (llama31-<stage>), the way the
+README walks the pipeline, into out/<preset>/<stage>.yaml. Every object is
+validated strictly against the Kubernetes schemas of the oldest and newest
+supported versions and the T9k schemas in tests/schemas/; names must be unique
+across the releases. No cluster is needed.
+
+    python scripts/render.py                      # values/8b-2xdp.yaml
+    python scripts/render.py values/70b-4xdp.yaml -f values/team-example.yaml
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+
+from chartkit import helm, k8s, pipeline
+from chartkit.chart import ROOT, STAGES
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("preset", nargs="?", default="values/8b-2xdp.yaml")
+    ap.add_argument("-f", "--values", action="append", default=[], help="overlay values file (repeatable)")
+    ap.add_argument("--helm", choices=helm.MAJORS, default="3", help="Helm major version")
+    ap.add_argument("--out", default="out", help="output folder")
+    args = ap.parse_args(argv)
+
+    files = (args.preset, *args.values)
+    out = ROOT / args.out / Path(args.preset).stem
+    out.mkdir(parents=True, exist_ok=True)
+    problems: list[str] = []
+    names: Counter = Counter()
+    rows = []
+    for stage in STAGES:
+        rel = helm.Release(values=files, sets=(f"stages={{{stage}}}",), name=f"llama31-{stage}", major=args.helm)
+        try:
+            text = helm.run_template(rel)
+        except helm.RenderError as e:
+            problems.append(f"{stage}: helm template failed:\n{e.stderr}")
+            continue
+        (out / f"{stage}.yaml").write_text(text)
+        objects = helm.render(rel)
+        for o in objects:
+            names[(o["kind"], o["metadata"]["name"])] += 1
+            for version in k8s.K8S_VERSIONS:
+                try:
+                    errs = k8s.errors(o, version)
+                except k8s.MissingSchema as e:
+                    errs = [str(e)]
+                problems += [f"{stage}: {o['kind']}/{o['metadata']['name']} (Kubernetes {version}): {m}" for m in errs]
+        io = pipeline.stage_io(stage, objects)
+        kinds = Counter(o["kind"] for o in objects)
+        rows.append((stage, ", ".join(f"{n}×{k}" if n > 1 else k for k, n in sorted(kinds.items())), io))
+    problems += [f"{kind}/{name} is rendered by {n} releases" for (kind, name), n in names.items()
+                 if n > 1 and kind != "PersistentVolumeClaim"]
+
+    mount = "/t9k/mnt/"
+    short = lambda p: p.removeprefix(mount)  # noqa: E731
+    print(f"preset {' + '.join(files)}  (Helm {args.helm}, manifests in {out.relative_to(ROOT)}/)")
+    print(f"{'stage':<10} {'GPUs':>4}  {'reads':<44} {'writes':<38} objects")
+    for stage, kinds, io in rows:
+        print(f"{stage:<10} {io.gpus:>4}  {', '.join(map(short, io.reads)) or '-':<44} "
+              f"{', '.join(map(short, io.writes)) or '-':<38} {kinds}")
+    print(f"paths are relative to the PVC mounted at {mount.rstrip('/')}")
+    if problems:
+        print(f"\n{len(problems)} problem(s):", *problems, sep="\n  ")
+        return 1
+    print(f"valid: every object against Kubernetes {' and '.join(k8s.K8S_VERSIONS)} and the T9k schemas; names unique across stages")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,71 @@
+"""Tier 1: every preset × stage renders with Helm 3 and 4 and lints strictly."""
+import pytest
+import yaml
+
+from chartkit import helm
+from chartkit.chart import STAGE_KINDS, STAGES
+from conftest import ALL_STAGES, PRESETS, rel, render
+
+MAJORS = helm.MAJORS
+
+
+@pytest.mark.parametrize("major", MAJORS)
+@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_preset_stage_renders_the_stage_kinds(preset, stage, major):
+    objects = render(preset, stage, major=major)
+    assert {o["kind"] for o in objects} == STAGE_KINDS[stage]
+    for o in objects:
+        assert o["metadata"]["labels"]["app.kubernetes.io/component"].startswith(stage)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_helm_3_and_4_render_the_same_objects(preset):
+    assert render(preset, STAGES, major="3") == render(preset, STAGES, major="4")
+
+
+@pytest.mark.parametrize("major", MAJORS)
+@pytest.mark.parametrize("preset", PRESETS + ["8b-2xdp.yaml team-example.yaml"])
+def test_lint_strict(preset, major):
+    files = tuple(f"values/{p}" for p in preset.split())
+    for sets in ((), (ALL_STAGES,)):
+        args = [str(helm.helm_path(major)), "lint", "--strict", str(helm.ROOT)]
+        for f in files:
+            args += ["-f", str(helm.ROOT / f)]
+        for s in sets:
+            args += ["--set", s]
+        proc = helm.subprocess.run(args, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "[WARNING]" not in proc.stdout, proc.stdout
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_default_stage_of_every_preset_is_sft(preset):
+    """`helm install llama31-sft . -f values/<preset>` starts the SFT job."""
+    objects = render(preset)
+    assert {o["kind"] for o in objects} == {"ConfigMap", "DeepSpeedJob"}
+    assert all(o["metadata"]["labels"]["app.kubernetes.io/component"] == "sft" for o in objects)
+
+
+def test_chart_defaults_render_without_a_preset():
+    assert {o["kind"] for o in render(None, STAGES)} == set().union(*STAGE_KINDS.values())
+
+
+@pytest.mark.parametrize("major", MAJORS)
+def test_unknown_stage_fails_listing_the_valid_ones(major):
+    err = helm.render_error(rel("8b.yaml", ("sft", "trian"), major=major))
+    assert "stages" in err
+    for s in STAGES:
+        assert s in err
+
+
+@pytest.mark.parametrize("major", MAJORS)
+def test_duplicate_stage_fails(major):
+    err = helm.render_error(rel("8b.yaml", ("sft", "sft"), major=major))
+    assert "/stages" in err and "equal" in err
+
+
+def test_rendered_yaml_is_plain_documents():
+    text = helm.run_template(rel("8b-2xdp.yaml", STAGES))
+    docs = [d for d in yaml.safe_load_all(text) if d]
+    assert all({"apiVersion", "kind", "metadata"} <= set(d) for d in docs)
