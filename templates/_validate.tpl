@@ -60,7 +60,14 @@ states per parameter; ZeRO shards what its stage covers across all GPUs.
 {{- $need := include "llama-factory.trainGiBPerGpu" . | float64 }}
 {{- $budget := mulf $card 0.8 }}
 {{- if gt $need $budget }}
-{{- $errors = append $errors (printf "training.deepspeed.zeroStage: %s of a %vB model with ZeRO-%d on %d GPU(s) keeps about %.0f GiB of model state on each GPU, more than 80%% of a %v GiB card (common.gpu.memoryGiB) leaves for activations. Fix: use ZeRO-3 (training.deepspeed.zeroStage=3) with more GPUs (training.gpusPerWorker, training.workers), larger cards, or training.method=qlora." $t.method $v.model.parametersBillion (int $t.deepspeed.zeroStage) (mul $t.workers $t.gpusPerWorker) $need $v.common.gpu.memoryGiB) }}
+{{- $fix := "use ZeRO-3 (training.deepspeed.zeroStage=3), which shards the model over all GPUs" }}
+{{- if eq (int $t.deepspeed.zeroStage) 3 }}
+{{- $fix = "add GPUs (training.gpusPerWorker, training.workers), use larger cards, or offload (training.deepspeed.offloadParams)" }}
+{{- end }}
+{{- if ne $t.method "qlora" }}
+{{- $fix = printf "%s, or train 4-bit QLoRA (training.method=qlora)" $fix }}
+{{- end }}
+{{- $errors = append $errors (printf "training.deepspeed.zeroStage: %s of a %vB model (model.parametersBillion) with ZeRO-%d on %d GPU(s) keeps about %.0f GiB of model state on each GPU, more than the 80%% of a %v GiB card (common.gpu.memoryGiB) that leaves room for activations. Fix: %s." $t.method $v.model.parametersBillion (int $t.deepspeed.zeroStage) (mul $t.workers $t.gpusPerWorker) $need $v.common.gpu.memoryGiB $fix) }}
 {{- end }}
 {{- if and $t.deepspeed.offloadParams (ne (int $t.deepspeed.zeroStage) 3) }}
 {{- $errors = append $errors "training.deepspeed.offloadParams: parameter offload works only with ZeRO-3. Fix: set training.deepspeed.zeroStage=3 or offloadParams=false." }}
@@ -93,11 +100,11 @@ states per parameter; ZeRO shards what its stage covers across all GPUs.
 {{- if eq $v.merge.exportDevice "cpu" }}
 {{- $have := divf (include "llama-factory.mebibytes" $v.merge.resources.limits.memory | float64) 1024.0 }}
 {{- if lt $have (mulf $bf16GiB 2.0) }}
-{{- $errors = append $errors (printf "merge.resources.limits.memory: a CPU merge holds the whole %vB model in bf16 (%.0f GiB) plus the merged copy being saved; %v is less than the %.0f GiB (2 x bf16) it needs. Fix: raise merge.resources.limits.memory (and requests) or merge on GPUs (merge.exportDevice=auto, merge.gpus)." $v.model.parametersBillion $bf16GiB $v.merge.resources.limits.memory (mulf $bf16GiB 2.0)) }}
+{{- $errors = append $errors (printf "merge.resources.limits.memory: a CPU merge holds the whole %vB model (model.parametersBillion) in bf16 (%.0f GiB) plus the merged copy being saved; %v is less than the %.0f GiB (2 x bf16) it needs. Fix: raise merge.resources.limits.memory (and requests) or merge on GPUs (merge.exportDevice=auto, merge.gpus)." $v.model.parametersBillion $bf16GiB $v.merge.resources.limits.memory (mulf $bf16GiB 2.0)) }}
 {{- end }}
 {{- else }}
 {{- if lt (mulf (float64 $v.merge.gpus) $card) (mulf $bf16GiB 1.1) }}
-{{- $errors = append $errors (printf "merge.gpus: merging on GPUs (merge.exportDevice=auto) needs the %.0f GiB bf16 model on the cards; %d x %v GiB is too little. Fix: raise merge.gpus or use merge.exportDevice=cpu." $bf16GiB (int $v.merge.gpus) $v.common.gpu.memoryGiB) }}
+{{- $errors = append $errors (printf "merge.gpus: merging on GPUs (merge.exportDevice=auto) needs the %.0f GiB bf16 model on the cards; %d x %v GiB (common.gpu.memoryGiB) is too little. Fix: raise merge.gpus or use merge.exportDevice=cpu." $bf16GiB (int $v.merge.gpus) $v.common.gpu.memoryGiB) }}
 {{- end }}
 {{- end }}
 {{- end }}
@@ -105,7 +112,7 @@ states per parameter; ZeRO shards what its stage covers across all GPUs.
 {{- /* Eval and serve: a model the pipeline produces, on enough GPU memory. */}}
 {{- if has "eval" $v.stages }}
 {{- if lt (mulf (float64 $v.eval.gpus) $card 0.9) (mulf $params 2.0 1.1) }}
-{{- $errors = append $errors (printf "eval.gpus: lm-evaluation-harness loads the %vB model in bf16 (%.0f GiB); %d x %v GiB cards cannot hold it. Fix: raise eval.gpus." $v.model.parametersBillion (mulf $params 2.0) (int $v.eval.gpus) $v.common.gpu.memoryGiB) }}
+{{- $errors = append $errors (printf "eval.gpus: lm-evaluation-harness loads the %vB model (model.parametersBillion) in bf16 (%.0f GiB); %d x %v GiB cards (common.gpu.memoryGiB) cannot hold it. Fix: raise eval.gpus." $v.model.parametersBillion (mulf $params 2.0) (int $v.eval.gpus) $v.common.gpu.memoryGiB) }}
 {{- end }}
 {{- end }}
 {{- if has "serve" $v.stages }}
@@ -130,7 +137,7 @@ states per parameter; ZeRO shards what its stage covers across all GPUs.
 {{- $errors = append $errors (printf "serving.tensorParallelSize: %d does not divide the model's %d key/value heads (model.numKeyValueHeads), which vLLM requires. Fix: use 1, 2, 4 or 8." (int $s.tensorParallelSize) (int $v.model.numKeyValueHeads)) }}
 {{- end }}
 {{- if lt (mulf (float64 $s.tensorParallelSize) $card $s.gpuMemoryUtilization) (mulf $params 2.0 1.1) }}
-{{- $errors = append $errors (printf "serving.tensorParallelSize: the %vB model needs about %.0f GiB for bf16 weights alone; %d x %v GiB cards at gpuMemoryUtilization %v leave no room for the KV cache. Fix: raise serving.tensorParallelSize or common.gpu.memoryGiB." $v.model.parametersBillion (mulf $params 2.0) (int $s.tensorParallelSize) $v.common.gpu.memoryGiB $s.gpuMemoryUtilization) }}
+{{- $errors = append $errors (printf "serving.tensorParallelSize: the %vB model (model.parametersBillion) needs about %.0f GiB for bf16 weights alone; %d x %v GiB cards (common.gpu.memoryGiB) at gpuMemoryUtilization %v leave no room for the KV cache. Fix: raise serving.tensorParallelSize or common.gpu.memoryGiB." $v.model.parametersBillion (mulf $params 2.0) (int $s.tensorParallelSize) $v.common.gpu.memoryGiB $s.gpuMemoryUtilization) }}
 {{- end }}
 {{- end }}
 

@@ -1,0 +1,78 @@
+"""The seed's settings (reference/t9k/examples/llama-factory-at-cf203dc, re-typed
+here) are what the 8B presets render, except where the seed is wrong (paths,
+the DeepSpeed file of the 1-GPU job, host memory) — those are checked too."""
+import pytest
+
+from chartkit import pipeline
+from conftest import one, render
+
+# Keys every seed training config shares (sft-8b-config.yaml, dpo-8b-config.yaml, …).
+COMMON = {
+    "do_train": True, "finetuning_type": "lora", "lora_target": "all", "template": "llama3",
+    "cutoff_len": 4096, "overwrite_cache": True, "preprocessing_num_workers": 16, "logging_steps": 100,
+    "plot_loss": True, "overwrite_output_dir": True, "gradient_accumulation_steps": 1,
+    "num_train_epochs": 3.0, "lr_scheduler_type": "cosine", "warmup_ratio": 0.1, "bf16": True,
+    "ddp_timeout": 180000000, "val_size": 0.1, "per_device_eval_batch_size": 1, "eval_strategy": "steps",
+}
+SEED = {
+    ("8b.yaml", "sft"): {**COMMON, "stage": "sft", "dataset": "identity,alpaca_gpt4_en,alpaca_gpt4_zh",
+                         "per_device_train_batch_size": 16, "learning_rate": 1.0e-5, "save_steps": 4000, "eval_steps": 4000},
+    ("8b-2xdp.yaml", "sft"): {**COMMON, "stage": "sft", "dataset": "identity,alpaca_gpt4_en,alpaca_gpt4_zh",
+                              "per_device_train_batch_size": 16, "learning_rate": 1.0e-5, "save_steps": 2000, "eval_steps": 2000},
+    ("8b.yaml", "dpo"): {**COMMON, "stage": "dpo", "dataset": "dpo_mix_en,dpo_mix_zh", "pref_beta": 0.1,
+                         "pref_loss": "sigmoid", "per_device_train_batch_size": 16, "learning_rate": 5.0e-6,
+                         "save_steps": 4000, "eval_steps": 4000},
+    ("8b-2xdp.yaml", "dpo"): {**COMMON, "stage": "dpo", "dataset": "dpo_mix_en,dpo_mix_zh", "pref_beta": 0.1,
+                              "pref_loss": "sigmoid", "per_device_train_batch_size": 16, "learning_rate": 5.0e-6,
+                              "save_steps": 2000, "eval_steps": 2000},
+    ("70b-4xdp.yaml", "sft"): {**COMMON, "stage": "sft", "dataset": "identity,alpaca_gpt4_en,alpaca_gpt4_zh",
+                               "per_device_train_batch_size": 4, "learning_rate": 1.0e-5, "save_steps": 2000, "eval_steps": 2000},
+}
+# merging/8b-sft.yaml and 8b-dpo.yaml
+SEED_MERGE = {"template": "llama3", "finetuning_type": "lora", "export_size": 2, "export_device": "cpu",
+              "export_legacy_format": False}
+
+
+@pytest.mark.parametrize("preset,stage", sorted(SEED))
+def test_training_config_is_the_seeds(preset, stage):
+    cfg = pipeline.config_data(render(preset, stage), "train.yaml")
+    want = SEED[(preset, stage)]
+    assert {k: cfg.get(k) for k in want} == want
+    assert type(cfg["learning_rate"]) is float and type(cfg["num_train_epochs"]) in (int, float)
+
+
+@pytest.mark.parametrize("preset,gpus,zero", [("8b.yaml", 1, 0), ("8b-2xdp.yaml", 2, 2), ("70b-4xdp.yaml", 4, 3),
+                                              ("70b-4xdp-qlora.yaml", 4, 3)])
+def test_parallelism(preset, gpus, zero):
+    for stage in ("sft", "dpo"):
+        objects = render(preset, stage)
+        dj = one(objects, "DeepSpeedJob")
+        assert dj["spec"]["config"]["slotsPerWorker"] == gpus
+        assert dj["spec"]["worker"]["replicas"] == 1
+        assert pipeline.config_data(objects, "ds_config.json")["zero_optimization"]["stage"] == zero
+
+
+@pytest.mark.parametrize("stage,base,adapter,out", [
+    ("merge-sft", "models/Meta-Llama-3.1-8B", "saves/Meta-Llama-3.1-8B/lora/sft", "models/Meta-Llama-3.1-8B-sft"),
+    ("merge-dpo", "models/Meta-Llama-3.1-8B-sft", "saves/Meta-Llama-3.1-8B/lora/dpo", "models/Meta-Llama-3.1-8B-dpo"),
+])
+def test_merge_config_is_the_seeds(stage, base, adapter, out):
+    cfg = pipeline.config_data(render("8b.yaml", stage), "merge.yaml")
+    assert {k: cfg[k] for k in SEED_MERGE} == SEED_MERGE
+    assert (cfg["model_name_or_path"], cfg["adapter_name_or_path"], cfg["export_dir"]) == tuple(
+        f"/t9k/mnt/{p}" for p in (base, adapter, out))
+
+
+def test_70b_adapter_never_overwrites_the_8b_one():
+    """The seed's 70B config wrote to the 8B path (seed-review.md)."""
+    out8 = pipeline.config_data(render("8b.yaml", "sft"), "train.yaml")["output_dir"]
+    out70 = pipeline.config_data(render("70b-4xdp.yaml", "sft"), "train.yaml")["output_dir"]
+    assert out8 != out70 and "70B" in out70
+
+
+@pytest.mark.parametrize("preset", ["8b.yaml", "8b-2xdp.yaml"])
+def test_8b_host_memory_can_load_the_model(preset):
+    """The seed's 8 Gi limit cannot hold 16 GB of weights; the presets can."""
+    c = one(render(preset, "sft"), "DeepSpeedJob")["spec"]["worker"]["template"]["spec"]["containers"][0]
+    assert int(c["resources"]["limits"]["memory"].removesuffix("Gi")) >= 64
+    assert int(c["resources"]["limits"]["cpu"]) >= 16  # preprocessing_num_workers: 16
