@@ -265,17 +265,24 @@ securityContext:
 {{- end }}
 
 {{/*
-Pod template metadata; call with (dict "root" $ "component" "sft" "t9k" bool).
+Labels of a pod: the chart's labels, the T9k queue label for pods the T9k
+scheduler places directly, and common.podLabels. Call with
+(dict "root" $ "component" "sft" "t9k" bool).
 */}}
+{{- define "llama-factory.podLabels" -}}
+{{ include "llama-factory.labels" . }}
+{{- if and .root.Values.common.scheduler.queue (not .t9k) }}
+scheduler.tensorstack.dev/queue: {{ .root.Values.common.scheduler.queue }}
+{{- end }}
+{{- with .root.Values.common.podLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Pod template metadata; same arguments as llama-factory.podLabels. */}}
 {{- define "llama-factory.podMetadata" -}}
 labels:
-  {{- include "llama-factory.labels" . | nindent 2 }}
-  {{- if and .root.Values.common.scheduler.queue (not .t9k) }}
-  scheduler.tensorstack.dev/queue: {{ .root.Values.common.scheduler.queue }}
-  {{- end }}
-  {{- with .root.Values.common.podLabels }}
-  {{- toYaml . | nindent 2 }}
-  {{- end }}
+  {{- include "llama-factory.podLabels" . | nindent 2 }}
 {{- with .root.Values.common.podAnnotations }}
 annotations:
   {{- toYaml . | nindent 2 }}
