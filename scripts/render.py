@@ -61,10 +61,10 @@ def main(argv: list[str]) -> int:
     mount = "/t9k/mnt/"
     short = lambda p: p.removeprefix(mount)  # noqa: E731
     print(f"preset {' + '.join(files)}  (Helm {args.helm}, manifests in {out.relative_to(ROOT)}/)")
-    print(f"{'stage':<10} {'GPUs':>4}  {'reads':<44} {'writes':<38} objects")
+    print(f"{'stage':<10} {'GPUs':>4}  reads -> writes  [objects]")
     for stage, kinds, io in rows:
-        print(f"{stage:<10} {io.gpus:>4}  {', '.join(map(short, io.reads)) or '-':<44} "
-              f"{', '.join(map(short, io.writes)) or '-':<38} {kinds}")
+        flow = f"{' + '.join(map(short, io.reads)) or '-'} -> {', '.join(map(short, io.writes)) or '-'}"
+        print(f"{stage:<10} {io.gpus:>4}  {flow}  [{kinds}]")
     print(f"paths are relative to the PVC mounted at {mount.rstrip('/')}")
     if problems:
         print(f"\n{len(problems)} problem(s):", *problems, sep="\n  ")

@@ -1,0 +1,60 @@
+"""The README stays true: its two commands are CI's, its helm commands render,
+its preset table matches the presets, and its values table is current."""
+import re
+import shlex
+import subprocess
+
+import pytest
+import yaml
+
+from chartkit import helm, pipeline
+from chartkit.chart import ROOT
+from conftest import one, render
+
+README = (ROOT / "README.md").read_text()
+
+
+def test_values_table_and_schema_descriptions_are_current():
+    proc = subprocess.run(["python3", str(ROOT / "scripts/values_doc.py"), "--check"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_first_lines_are_the_two_commands_and_ci_runs_the_test_one():
+    first = README.split("```sh", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].strip() for line in first.strip().splitlines()]
+    assert commands == ["make render", "make test"]
+    ci = [line for line in (ROOT / ".ci/run").read_text().splitlines()
+          if line.strip() and not line.startswith(("#", "set ", "cd ", "export "))]
+    assert ci[-1].strip() == "make test"
+
+
+HELM_COMMANDS = [line for line in README.splitlines() if line.startswith("helm install ")]
+
+
+@pytest.mark.parametrize("line", HELM_COMMANDS)
+def test_readme_helm_commands_render(line):
+    args = shlex.split(line.split("#")[0])
+    assert args[:2] == ["helm", "install"] and args[3] == "."
+    for major in helm.MAJORS:
+        proc = subprocess.run([str(helm.helm_path(major)), "template", *args[2:]], cwd=ROOT, capture_output=True, text=True)
+        assert proc.returncode == 0, f"helm {major}: {line}\n{proc.stderr}"
+
+
+ROWS = re.findall(r"^\| [^|]+ \| `([^`]+)` \| `(sft|dpo)` \| (\d+) × (\d+) GB \| (\d+) Gi \| (\d+) Gi \|", README, re.M)
+
+
+def test_preset_table_covers_the_seed_rows():
+    assert len(ROWS) == 8
+    assert {(p, s) for p, s, *_ in ROWS} >= {("8b.yaml", "sft"), ("8b-2xdp.yaml", "sft"), ("8b.yaml", "dpo"),
+                                              ("8b-2xdp.yaml", "dpo"), ("70b-4xdp.yaml", "sft"), ("70b-4xdp.yaml", "dpo")}
+
+
+@pytest.mark.parametrize("preset,stage,gpus,card,memory,shm", ROWS)
+def test_preset_table_matches_the_render(preset, stage, gpus, card, memory, shm):
+    objects = render(preset, stage)
+    io = pipeline.stage_io(stage, objects)
+    spec = one(objects, "DeepSpeedJob")["spec"]["worker"]["template"]["spec"]
+    assert io.gpus == int(gpus)
+    assert spec["containers"][0]["resources"]["limits"]["memory"] == f"{memory}Gi"
+    assert [v for v in spec["volumes"] if v["name"] == "dshm"][0]["emptyDir"]["sizeLimit"] == f"{shm}Gi"
+    assert yaml.safe_load((ROOT / "values" / preset).read_text())["common"]["gpu"]["memoryGiB"] == int(card)
