@@ -156,7 +156,7 @@ def spec() -> dict:
                                  "additionalProperties": obj({"mountPath": S(pattern="^/"), "readOnly": B,
                                                               "source": {"type": "object", "minProperties": 1, "maxProperties": 1}},
                                                              required=["mountPath", "source"])},
-                "gpu": obj({"resourceName": S(pattern=r"^[A-Za-z0-9.-]+/[A-Za-z0-9._-]+$"),
+                "gpu": obj({"resourceName": S(pattern=r"^([A-Za-z0-9.-]+/[A-Za-z0-9._-]+)?$"),
                             "memoryGiB": N(minimum=1, maximum=4096)}),
                 "huggingface": obj({"endpoint": S(pattern=r"^(https?://.+)?$"),
                                     "existingSecret": S(maxLength=253, pattern=OPT_DNS), "tokenKey": S(minLength=1)}),

@@ -143,13 +143,13 @@ Container resources; call with (dict "resources" .Values.x.resources "gpus" N "r
 requests:
   cpu: {{ .resources.requests.cpu | quote }}
   memory: {{ .resources.requests.memory | quote }}
-  {{- if gt (int .gpus) 0 }}
+  {{- if and $gpuName (gt (int .gpus) 0) }}
   {{ $gpuName }}: {{ .gpus }}
   {{- end }}
 limits:
   cpu: {{ .resources.limits.cpu | quote }}
   memory: {{ .resources.limits.memory | quote }}
-  {{- if gt (int .gpus) 0 }}
+  {{- if and $gpuName (gt (int .gpus) 0) }}
   {{ $gpuName }}: {{ .gpus }}
   {{- end }}
 {{- end }}
