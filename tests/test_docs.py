@@ -3,6 +3,7 @@ its preset table matches the presets, and its values table is current."""
 import re
 import shlex
 import subprocess
+import sys
 
 import pytest
 import yaml
@@ -15,7 +16,7 @@ README = (ROOT / "README.md").read_text()
 
 
 def test_values_table_and_schema_descriptions_are_current():
-    proc = subprocess.run(["python3", str(ROOT / "scripts/values_doc.py"), "--check"], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts/values_doc.py"), "--check"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
