@@ -23,7 +23,7 @@ render: setup
 
 ## The whole offline test suite.
 test: setup
-	$(PY) -m pytest -n auto
+	$(PY) -m pytest
 
 lint: setup
 	.tools/bin/helm3 lint --strict . -f $(PRESET)

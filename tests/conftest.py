@@ -1,46 +1,18 @@
-"""Shared helpers of the offline tiers. Renders are cached per process
-(chartkit.helm.render), so each preset × stage × Helm major costs one helm run."""
-from __future__ import annotations
-
+"""Offline tiers: prefetch every declared render in parallel before the tests run."""
 from chartkit import helm
-from chartkit.chart import STAGES, presets
-
-PRESETS = presets()
-ALL_STAGES = "stages={" + ",".join(STAGES) + "}"
 
 
-def rel(preset: str | None = None, stages: str | tuple | None = None, *sets: str, major: str = "3",
-        values: tuple[str, ...] = (), name: str = "llama31") -> helm.Release:
-    """A release of a preset (values/<preset>), the given stage(s) and --set overrides."""
-    files = ((f"values/{preset}",) if preset else ()) + tuple(values)
-    stage_set = ()
-    if stages is not None:
-        stage_list = (stages,) if isinstance(stages, str) else stages
-        stage_set = ("stages={" + ",".join(stage_list) + "}",)
-    return helm.Release(values=files, sets=stage_set + sets, major=major, name=name)
-
-
-def render(*args, **kwargs) -> tuple[dict, ...]:
-    return helm.render(rel(*args, **kwargs))
-
-
-def one(objects, kind: str) -> dict:
-    found = [o for o in objects if o["kind"] == kind]
-    assert len(found) == 1, f"expected one {kind}, got {[o['metadata']['name'] for o in found]}"
-    return found[0]
-
-
-def pod_templates(objects):
-    """(object, pod spec, pod metadata or None) of every pod the objects create."""
-    for o in objects:
-        k = o["kind"]
-        if k == "DeepSpeedJob":
-            t = o["spec"]["worker"]["template"]
-            yield o, t["spec"], t.get("metadata")
-        elif k == "Notebook":
-            yield o, o["spec"]["template"]["spec"], None
-        elif k in ("Job", "Deployment"):
-            t = o["spec"]["template"]
-            yield o, t["spec"], t.get("metadata")
-        elif k == "Pod":
-            yield o, o["spec"], o["metadata"]
+def pytest_collection_finish(session):
+    """Render up front, in parallel, every release the collected test modules
+    declare in a module-level PREFETCH list (helm runs in threads; the tests
+    then read the cache). Renders not declared still work, one at a time."""
+    if session.config.option.collectonly:
+        return
+    jobs, seen = [], set()
+    for item in session.items:
+        module = item.module
+        if id(module) not in seen:
+            seen.add(id(module))
+            jobs += list(getattr(module, "PREFETCH", ()))
+    if jobs:
+        helm.prefetch(jobs)

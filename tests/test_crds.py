@@ -12,7 +12,7 @@ import yaml
 
 from chartkit import k8s
 from chartkit.chart import ROOT, STAGES
-from conftest import PRESETS, render
+from chartkit.testkit import PRESETS, rel, render
 
 CRDS = {p.name: yaml.safe_load(p.read_text()) for p in sorted((ROOT / "tests/crds").glob("*.yaml"))}
 KIND = {c["spec"]["names"]["kind"]: c for c in CRDS.values()}
@@ -63,6 +63,7 @@ def strict(schema):
     return jsonschema.Draft4Validator(s)
 
 
+PREFETCH = [rel(p, s, "notebook.ssh.enabled=true", values=("tests/values/rich.yaml",)) for p in PRESETS for s in STAGES]
 VALIDATORS = {k: strict(c["spec"]["versions"][0]["schema"]["openAPIV3Schema"]) for k, c in KIND.items()}
 
 

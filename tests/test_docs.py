@@ -10,7 +10,7 @@ import yaml
 
 from chartkit import helm, pipeline
 from chartkit.chart import ROOT
-from conftest import one, render
+from chartkit.testkit import one, render
 
 README = (ROOT / "README.md").read_text()
 
@@ -37,7 +37,7 @@ def test_readme_helm_commands_render(line):
     args = shlex.split(line.split("#")[0])
     assert args[:2] == ["helm", "install"] and args[3] == "."
     for major in helm.MAJORS:
-        proc = subprocess.run([str(helm.helm_path(major)), "template", *args[2:]], cwd=ROOT, capture_output=True, text=True)
+        proc = helm.run([helm.helm_path(major), "template", *args[2:]])
         assert proc.returncode == 0, f"helm {major}: {line}\n{proc.stderr}"
 
 

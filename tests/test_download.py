@@ -9,7 +9,7 @@ import pytest
 
 from chartkit.chart import ROOT
 from chartkit import pipeline
-from conftest import render
+from chartkit.testkit import render
 
 spec = importlib.util.spec_from_file_location("download", ROOT / "files" / "download.py")
 download = importlib.util.module_from_spec(spec)

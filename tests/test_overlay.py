@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from chartkit.chart import ROOT, STAGES
-from conftest import pod_templates, render
+from chartkit.testkit import pod_templates, render
 
 TEAM = yaml.safe_load((ROOT / "values/team-example.yaml").read_text())["common"]
 

@@ -4,10 +4,16 @@ tier 3 grows in a later issue): the path chain, GPU counts, names, labels,
 import re
 
 import pytest
+import yaml
 
 from chartkit import pipeline
-from chartkit.chart import STAGES
-from conftest import PRESETS, one, pod_templates, render
+from chartkit.chart import ROOT, STAGES
+from chartkit.testkit import PRESETS, one, pod_templates, rel, render
+
+NAMES_LONG = "team-a-llama-3-1-70b-instruct-sft-experiment-no-42"  # Helm allows 53
+NAME_RELEASES = ("llama31-a", "llama31-b", NAMES_LONG, NAMES_LONG + "x")
+PREFETCH = ([rel("70b-4xdp.yaml", s, name=n) for n in NAME_RELEASES for s in STAGES]
+            + [rel("8b.yaml", s, values=("tests/values/rich.yaml",)) for s in STAGES])
 
 LABELS = {"app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version",
           "app.kubernetes.io/component", "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by", "helm.sh/chart"}
@@ -88,9 +94,8 @@ def test_pods_have_resources_labels_and_sized_shm(preset, stage):
 
 
 def test_names_fit_63_characters_and_never_collide_across_releases():
-    long = "team-a-llama-3-1-70b-instruct-sft-experiment-no-42"  # Helm allows 53
     seen = {}
-    for release in ("llama31-a", "llama31-b", long, long + "x"):
+    for release in NAME_RELEASES:
         for stage in STAGES:
             for o in render("70b-4xdp.yaml", stage, name=release):
                 name, kind = o["metadata"]["name"], o["kind"]
@@ -116,3 +121,74 @@ def test_tokens_only_by_secret_reference(stage):
                 if e["name"] in ("HF_TOKEN", "VLLM_API_KEY", "WANDB_API_KEY"):
                     assert "value" not in e and "secretKeyRef" in e["valueFrom"], e
     assert not TOKENISH.search(str(objects))
+
+
+def _cpus(q):
+    return float(q[:-1]) / 1000 if str(q).endswith("m") else float(q)
+
+
+def _train_gib_per_gpu(cfg, ds, params_b, world):
+    """Model-state memory per GPU, estimated independently of the chart's helper."""
+    bits = cfg.get("quantization_bit")
+    weights = params_b * ({4: 0.55, 8: 1.05}[bits] if bits else 2.0)
+    stage = ds["zero_optimization"]["stage"]
+    if cfg["finetuning_type"] == "full":
+        grads, optim = 2.0 * params_b, 12.0 * params_b
+        optim = optim / world if stage >= 1 else optim
+        grads = grads / world if stage >= 2 else grads
+        weights = weights / world if stage >= 3 else weights
+        return weights + grads + optim
+    return weights / world if stage >= 3 else weights
+
+
+PARAMS = {"8b.yaml": 8, "8b-2xdp.yaml": 8, "70b-4xdp.yaml": 70, "70b-4xdp-qlora.yaml": 70}
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("stage", ["sft", "dpo"])
+def test_world_size_batch_and_zero_fit(preset, stage):
+    objects = render(preset, stage)
+    dj = one(objects, "DeepSpeedJob")
+    cfg = pipeline.config_data(objects, "train.yaml")
+    ds = pipeline.config_data(objects, "ds_config.json")
+    world = dj["spec"]["config"]["slotsPerWorker"] * dj["spec"]["worker"]["replicas"]
+    # DeepSpeed's batch keys are left to the HF Trainer ("auto"), or agree with LLaMA-Factory's.
+    micro, accum = cfg["per_device_train_batch_size"], cfg["gradient_accumulation_steps"]
+    for key, want in (("train_micro_batch_size_per_gpu", micro), ("gradient_accumulation_steps", accum),
+                      ("train_batch_size", micro * accum * world)):
+        assert ds[key] in ("auto", want), key
+    card = yaml.safe_load((ROOT / "values" / preset).read_text())["common"]["gpu"]["memoryGiB"]
+    assert _train_gib_per_gpu(cfg, ds, PARAMS[preset], world) <= 0.8 * card
+
+
+def test_batch_invariant_catches_a_wrong_deepspeed_batch():
+    objects = render("8b-2xdp.yaml", "sft", "training.deepspeed.extraConfig.train_batch_size=16")
+    ds = pipeline.config_data(objects, "ds_config.json")
+    cfg = pipeline.config_data(objects, "train.yaml")
+    assert ds["train_batch_size"] != cfg["per_device_train_batch_size"] * cfg["gradient_accumulation_steps"] * 2
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("stage", STAGES)
+def test_mounted_config_keys_exist_and_are_used(preset, stage):
+    objects = render(preset, stage)
+    maps = {o["metadata"]["name"]: o.get("data", {}) for o in objects if o["kind"] == "ConfigMap"}
+    for obj, spec, _ in pod_templates(objects):
+        vols = {v["name"]: v["configMap"]["name"] for v in spec.get("volumes", []) if "configMap" in v}
+        for c in spec["containers"]:
+            text = str(c.get("command", [])) + str(c.get("args", [])) + str(obj.get("spec", {}).get("config", {}))
+            for m in c.get("volumeMounts", []):
+                if m["name"] not in vols:
+                    continue
+                data = maps[vols[m["name"]]]
+                referenced = set(re.findall(re.escape(m["mountPath"]) + r"/([\w.-]+)", text))
+                for value in data.values():  # configs that point at their siblings
+                    referenced |= set(re.findall(re.escape(m["mountPath"]) + r"/([\w.-]+)", value))
+                assert referenced, f"{obj['kind']}: nothing refers to {m['mountPath']}"
+                assert referenced <= set(data), f"{obj['kind']}: {referenced - set(data)} missing from the ConfigMap"
+        if obj["kind"] == "DeepSpeedJob":
+            cfg = pipeline.config_data(objects, "train.yaml")
+            assert cfg["dataset_dir"] in [m["mountPath"] for m in c["volumeMounts"]]
+            assert "dataset_info.json" in maps[vols["config"]]
+            cpus = _cpus(c["resources"]["limits"]["cpu"])
+            assert cfg["preprocessing_num_workers"] <= cpus

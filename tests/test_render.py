@@ -1,12 +1,22 @@
 """Tier 1: every preset × stage renders with Helm 3 and 4 and lints strictly."""
+import functools
+
 import pytest
 import yaml
 
 from chartkit import helm
 from chartkit.chart import STAGE_KINDS, STAGES
-from conftest import ALL_STAGES, PRESETS, rel, render
+from chartkit.testkit import ALL_STAGES, PRESETS, rel, render
 
 MAJORS = helm.MAJORS
+LINTED = PRESETS + ["8b-2xdp.yaml team-example.yaml"]
+PREFETCH = (
+    [rel(p, s, major=m) for p in PRESETS for s in STAGES for m in MAJORS]
+    + [rel(p, STAGES, major=m) for p in PRESETS for m in MAJORS]
+    + [rel(p) for p in PRESETS] + [rel(None, STAGES)]
+    + [functools.partial(helm.lint, tuple(f"values/{f}" for f in p.split()), sets, m)
+       for p in LINTED for m in MAJORS for sets in ((), (ALL_STAGES,))]
+)
 
 
 @pytest.mark.parametrize("major", MAJORS)
@@ -25,16 +35,11 @@ def test_helm_3_and_4_render_the_same_objects(preset):
 
 
 @pytest.mark.parametrize("major", MAJORS)
-@pytest.mark.parametrize("preset", PRESETS + ["8b-2xdp.yaml team-example.yaml"])
+@pytest.mark.parametrize("preset", LINTED)
 def test_lint_strict(preset, major):
     files = tuple(f"values/{p}" for p in preset.split())
     for sets in ((), (ALL_STAGES,)):
-        args = [str(helm.helm_path(major)), "lint", "--strict", str(helm.ROOT)]
-        for f in files:
-            args += ["-f", str(helm.ROOT / f)]
-        for s in sets:
-            args += ["--set", s]
-        proc = helm.subprocess.run(args, capture_output=True, text=True)
+        proc = helm.lint(files, sets, major)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert "[WARNING]" not in proc.stdout, proc.stdout
 

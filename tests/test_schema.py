@@ -8,9 +8,10 @@ import pytest
 
 from chartkit import k8s
 from chartkit.chart import STAGES
-from conftest import PRESETS, render
+from chartkit.testkit import PRESETS, rel, render
 
 OVERLAID = [(p, ()) for p in PRESETS] + [("8b-2xdp.yaml", ("values/team-example.yaml",))]
+PREFETCH = [rel(p, s, "notebook.ssh.enabled=true", values=v) for p, v in OVERLAID for s in STAGES]
 
 
 @pytest.mark.parametrize("version", k8s.K8S_VERSIONS)

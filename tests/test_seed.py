@@ -4,7 +4,7 @@ the DeepSpeed file of the 1-GPU job, host memory) — those are checked too."""
 import pytest
 
 from chartkit import pipeline
-from conftest import one, render
+from chartkit.testkit import one, render
 
 # Keys every seed training config shares (sft-8b-config.yaml, dpo-8b-config.yaml, …).
 COMMON = {

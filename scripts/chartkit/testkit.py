@@ -1,0 +1,47 @@
+"""Helpers of the offline test tiers: releases of a preset, stage(s) and
+overrides, rendered once per process (chartkit.helm caches)."""
+from __future__ import annotations
+
+from . import helm
+from .chart import STAGES, presets
+
+PRESETS = presets()
+ALL_STAGES = "stages={" + ",".join(STAGES) + "}"
+
+
+def rel(preset: str | None = None, stages: str | tuple | None = None, *sets: str, major: str = "3",
+        values: tuple[str, ...] = (), name: str = "llama31") -> helm.Release:
+    """A release of a preset (values/<preset>), the given stage(s) and --set overrides."""
+    files = ((f"values/{preset}",) if preset else ()) + tuple(values)
+    stage_set = ()
+    if stages is not None:
+        stage_list = (stages,) if isinstance(stages, str) else stages
+        stage_set = ("stages={" + ",".join(stage_list) + "}",)
+    return helm.Release(values=files, sets=stage_set + sets, major=major, name=name)
+
+
+def render(*args, **kwargs) -> tuple[dict, ...]:
+    return helm.render(rel(*args, **kwargs))
+
+
+def one(objects, kind: str) -> dict:
+    found = [o for o in objects if o["kind"] == kind]
+    assert len(found) == 1, f"expected one {kind}, got {[o['metadata']['name'] for o in found]}"
+    return found[0]
+
+
+def pod_templates(objects):
+    """(object, pod spec, pod metadata or None) of every pod the objects create."""
+    for o in objects:
+        k = o["kind"]
+        if k == "DeepSpeedJob":
+            t = o["spec"]["worker"]["template"]
+            yield o, t["spec"], t.get("metadata")
+        elif k == "Notebook":
+            yield o, o["spec"]["template"]["spec"], None
+        elif k in ("Job", "Deployment"):
+            t = o["spec"]["template"]
+            yield o, t["spec"], t.get("metadata")
+        elif k == "Pod":
+            yield o, o["spec"], o["metadata"]
+
