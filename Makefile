@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PRESET ?= values/8b-2xdp.yaml
 
-.PHONY: setup render test lint docs clean
+.PHONY: setup render test lint docs clean e2e workflows
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,14 @@ test: setup
 lint: setup
 	.tools/bin/helm3 lint --strict . -f $(PRESET)
 	.tools/bin/helm4 lint --strict . -f $(PRESET)
+
+## The cluster tier on a throwaway kind cluster (needs docker and kind): K8S_VERSION=1.31|1.34 CLUSTER_HELM_MAJOR=3|4
+e2e: setup
+	scripts/kind_e2e.sh
+
+## Validate .github/workflows offline.
+workflows: setup
+	$(PY) scripts/check_workflows.py
 
 ## Regenerate values.schema.json and the README values table from values.yaml.
 docs: setup

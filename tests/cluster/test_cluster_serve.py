@@ -1,0 +1,128 @@
+"""Cluster tier: the workspace and serve stages for real, on CPU, in one namespace.
+
+1. workspace (values/ci-workspace.yaml): PVC, suspended Notebook, download Job of a tiny
+   public model; the Job completes and the objects hold the rendered spec.
+2. serve (values/ci-serve.yaml): vLLM's CPU image serves that model from the PVC with the
+   chart's own command line; the Deployment becomes available and `helm test` gets a completion.
+3. `helm uninstall` of the workspace keeps the PVC; a second workspace release on that PVC
+   downloads nothing ("nothing to do"), which also proves the data survived the uninstall.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+import commands
+import waits
+from kube import by_kind, diff, selector
+
+pytestmark = pytest.mark.cluster
+
+WORKSPACE, SERVE, AGAIN = "ci-workspace", "ci-serve", "ci-workspace-again"
+PVC = "llama-factory"
+# Both include pulling vLLM's CPU image (a few GB) onto a fresh node.
+DOWNLOAD_TIMEOUT = 1800
+SERVE_TIMEOUT = 1500
+
+
+def render(tools, release, ns, **args) -> list[dict]:
+    out = tools.run(commands.helm_template(tools, release, ns, **args)).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def pod_logs(kube, ns, label_selector: str, tail: int = 80) -> str:
+    out = []
+    for pod in kube.pods(ns, label_selector):
+        name = pod["metadata"]["name"]
+        try:
+            text = kube.log(ns, name, tail_lines=tail)
+        except Exception as e:  # noqa: BLE001 - a container that never started has no log
+            text = f"(no log: {commands.one_line(str(e))})"
+        out.append(f"--- last {tail} log lines of Pod/{name} ---\n{text.rstrip()}")
+    return "\n".join(out)
+
+
+def wait_download(kube, ns: str, release: str, timeout: float) -> dict:
+    """The release's download Job, once it succeeded (fails fast when it fails)."""
+    sel = selector(release, "workspace")
+    (job,) = waits.wait_for(
+        lambda: kube.jobs(ns, sel), waits.job_state, what=f"download Job of release {release}", count=1,
+        timeout=timeout, interval=5,
+        problems=lambda: [p for p in map(waits.pod_problem, kube.pods(ns, sel)) if p],
+        events=lambda: waits.related_events(kube.events(ns), [j["metadata"]["name"] for j in kube.jobs(ns, sel)]),
+        extra=lambda: pod_logs(kube, ns, sel))
+    return job
+
+
+def job_log(kube, ns: str, job: dict) -> str:
+    return pod_logs(kube, ns, f"batch.kubernetes.io/job-name={job['metadata']['name']}", tail=500)
+
+
+@pytest.fixture(scope="module")
+def workspace(tools, kube, namespace) -> dict:
+    tools.run(commands.helm_install(tools, WORKSPACE, namespace, values=[commands.CI_WORKSPACE]))
+    return wait_download(kube, namespace, WORKSPACE, DOWNLOAD_TIMEOUT)
+
+
+def test_workspace_downloads_the_model_into_a_kept_pvc(tools, kube, namespace, workspace):
+    rendered = render(tools, WORKSPACE, namespace, values=[commands.CI_WORKSPACE])
+    (cm,) = by_kind(rendered, "ConfigMap")
+    plan = json.loads(cm["data"]["download.json"])["model"]
+    log = job_log(kube, namespace, workspace)
+    assert f"model: downloading huggingface:{plan['repo']}@{plan['revision']} into {plan['target']}" in log, log
+
+    pvc = kube.pvc(namespace, PVC)
+    assert pvc["metadata"]["annotations"].get("helm.sh/resource-policy") == "keep"
+    assert pvc["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert pvc["status"]["phase"] == "Bound"
+
+    problems = []
+    for want in by_kind(rendered, "Notebook"):
+        have = kube.custom(namespace, "tensorstack.dev/v1beta1", "notebooks", want["metadata"]["name"])
+        problems += [f"Notebook spec{d}" for d in diff(want["spec"], (have or {}).get("spec"), exact=True)]
+    live_cm = kube.configmap(namespace, cm["metadata"]["name"])
+    problems += [f"ConfigMap data{d}" for d in diff(cm["data"], (live_cm or {}).get("data"), exact=True)]
+    (job,) = by_kind(rendered, "Job")
+    assert workspace["metadata"]["name"] == job["metadata"]["name"]
+    problems += [f"Job spec.template.spec{d}" for d in diff(job["spec"]["template"]["spec"],
+                                                            workspace["spec"]["template"]["spec"])]
+    assert not problems, "\n".join(problems)
+
+
+def test_serve_answers_with_the_downloaded_model(tools, kube, namespace, workspace):
+    tools.run(commands.helm_install(tools, SERVE, namespace, values=[commands.CI_SERVE]))
+    try:
+        (want,) = by_kind(render(tools, SERVE, namespace, values=[commands.CI_SERVE]), "Deployment")
+        name, sel = want["metadata"]["name"], selector(SERVE, "serve")
+        waits.wait_for(
+            lambda: [d for d in [kube.deployment(namespace, name)] if d], waits.deployment_state,
+            what=f"Deployment {name}", count=1, timeout=SERVE_TIMEOUT, interval=5,
+            problems=lambda: [p for p in map(waits.pod_problem, kube.pods(namespace, sel)) if p],
+            events=lambda: waits.related_events(kube.events(namespace), [name]),
+            extra=lambda: pod_logs(kube, namespace, sel))
+        have = kube.deployment(namespace, name)
+        assert diff(want["spec"]["template"]["spec"], have["spec"]["template"]["spec"]) == []
+        proc = tools.run(commands.helm_test(tools, SERVE, namespace))
+        assert '"choices"' in proc.stdout, proc.stdout
+    finally:
+        tools.run(commands.helm_uninstall(tools, SERVE, namespace), check=False)
+
+
+def test_uninstall_keeps_the_pvc_and_a_second_download_does_nothing(tools, kube, namespace, workspace):
+    before = kube.pvc(namespace, PVC)
+    tools.run(commands.helm_uninstall(tools, WORKSPACE, namespace))
+    after = kube.pvc(namespace, PVC)
+    assert after is not None, "helm uninstall deleted the PVC"
+    assert after["metadata"]["uid"] == before["metadata"]["uid"]
+    assert not after["metadata"].get("deletionTimestamp"), after["metadata"]
+    assert kube.jobs(namespace, selector(WORKSPACE)) == []
+
+    args = {"values": [commands.CI_WORKSPACE], "sets": [f"storage.existingClaim={PVC}", "notebook.enabled=false"]}
+    assert not by_kind(render(tools, AGAIN, namespace, **args), "PersistentVolumeClaim")
+    tools.run(commands.helm_install(tools, AGAIN, namespace, **args))
+    job = wait_download(kube, namespace, AGAIN, timeout=600)
+    log = job_log(kube, namespace, job)
+    assert "nothing to do" in log and "model: downloading" not in log, log
+    tools.run(commands.helm_uninstall(tools, AGAIN, namespace))
