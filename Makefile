@@ -5,8 +5,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PRESET ?= values/8b-2xdp.yaml
+# PEER=0 skips installing the peer tier's LLaMA-Factory/DeepSpeed stack (about 1.6 GB);
+# its tests then skip, saying so in one line. CI always installs it.
+PEER   ?= 1
 
-.PHONY: setup render test lint docs clean e2e workflows
+.PHONY: setup peer render test lint docs clean e2e workflows
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +24,12 @@ setup: $(VENV)/.installed
 render: setup
 	$(PY) scripts/render.py $(PRESET)
 
-## The whole offline test suite.
-test: setup
+## The peer tier's programs: LLaMA-Factory and DeepSpeed at the training image's pins.
+peer: setup
+	$(PY) scripts/install_peer.py
+
+## The whole offline test suite (with the peer tier unless PEER=0).
+test: setup $(if $(filter 0,$(PEER)),,peer)
 	$(PY) -m pytest
 
 lint: setup
