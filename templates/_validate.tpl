@@ -165,12 +165,13 @@ states per parameter; ZeRO shards what its stage covers across all GPUs.
 
 {{/*
 --max-lora-rank for vLLM: the smallest rank vLLM accepts that holds the
-trained rank; 0 when none does.
+trained rank; 0 when none does. vLLM 0.11.0's LoRA config allows exactly
+these (its parser takes any int; the engine refuses others at start).
 */}}
 {{- define "llama-factory.maxLoraRank" -}}
 {{- $rank := int .Values.training.lora.rank }}
 {{- $out := 0 }}
-{{- range $r := list 1 8 16 32 64 128 256 320 512 }}
+{{- range $r := list 8 16 32 64 128 256 320 512 }}
 {{- if and (eq $out 0) (ge $r $rank) }}{{ $out = $r }}{{ end }}
 {{- end }}
 {{- $out }}
