@@ -41,7 +41,7 @@ def pip(*args: str, env: dict | None = None) -> None:
 
 
 def main() -> int:
-    want = hashlib.sha256("".join([PEER_TORCH, (IMAGE / "requirements.txt").read_text(),
+    want = hashlib.sha256("".join([Path(__file__).read_text(), (IMAGE / "requirements.txt").read_text(),
                                    (IMAGE / "requirements-peer.txt").read_text()]).encode()).hexdigest()
     marker = Path(sys.prefix) / ".peer-installed"
     if marker.is_file() and marker.read_text() == want:
@@ -51,6 +51,9 @@ def main() -> int:
     pip(PEER_TORCH)
     pip("-e", ".[peer]")
     pip("--no-deps", pin("llamafactory"))
+    # LLaMA-Factory checks that liger-kernel is installed when a config enables it;
+    # its kernels (triton, GPU) are never imported by the parser.
+    pip("--no-deps", pin("liger-kernel"))
     pip("--no-build-isolation", pin("deepspeed"), env={"DS_BUILD_OPS": "0"})
     marker.write_text(want)
     print(f"peer tier: installed {pin('llamafactory')}, {pin('deepspeed')} and their stack "

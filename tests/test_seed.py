@@ -14,19 +14,23 @@ COMMON = {
     "num_train_epochs": 3.0, "lr_scheduler_type": "cosine", "warmup_ratio": 0.1, "bf16": True,
     "ddp_timeout": 180000000, "val_size": 0.1, "per_device_eval_batch_size": 1, "eval_strategy": "steps",
 }
+# The chart's SFT default packs samples into rows (sft.packing, one row ≈ the seed's 16
+# samples): measured on a GPU (tests/gpu/) to be faster at less memory. Everything else is
+# the seed's; test_seed_batch_is_one_setting_away checks the seed's exact batch settings.
+PACKED = {"per_device_train_batch_size": 1, "neat_packing": True}
 SEED = {
-    ("8b.yaml", "sft"): {**COMMON, "stage": "sft", "dataset": "identity,alpaca_gpt4_en,alpaca_gpt4_zh",
-                         "per_device_train_batch_size": 16, "learning_rate": 1.0e-5, "save_steps": 4000, "eval_steps": 4000},
-    ("8b-2xdp.yaml", "sft"): {**COMMON, "stage": "sft", "dataset": "identity,alpaca_gpt4_en,alpaca_gpt4_zh",
-                              "per_device_train_batch_size": 16, "learning_rate": 1.0e-5, "save_steps": 2000, "eval_steps": 2000},
+    ("8b.yaml", "sft"): {**COMMON, **PACKED, "stage": "sft", "dataset": "identity,alpaca_gpt4_en,alpaca_gpt4_zh",
+                         "learning_rate": 1.0e-5, "save_steps": 4000, "eval_steps": 4000},
+    ("8b-2xdp.yaml", "sft"): {**COMMON, **PACKED, "stage": "sft", "dataset": "identity,alpaca_gpt4_en,alpaca_gpt4_zh",
+                              "learning_rate": 1.0e-5, "save_steps": 2000, "eval_steps": 2000},
     ("8b.yaml", "dpo"): {**COMMON, "stage": "dpo", "dataset": "dpo_mix_en,dpo_mix_zh", "pref_beta": 0.1,
                          "pref_loss": "sigmoid", "per_device_train_batch_size": 16, "learning_rate": 5.0e-6,
                          "save_steps": 4000, "eval_steps": 4000},
     ("8b-2xdp.yaml", "dpo"): {**COMMON, "stage": "dpo", "dataset": "dpo_mix_en,dpo_mix_zh", "pref_beta": 0.1,
                               "pref_loss": "sigmoid", "per_device_train_batch_size": 16, "learning_rate": 5.0e-6,
                               "save_steps": 2000, "eval_steps": 2000},
-    ("70b-4xdp.yaml", "sft"): {**COMMON, "stage": "sft", "dataset": "identity,alpaca_gpt4_en,alpaca_gpt4_zh",
-                               "per_device_train_batch_size": 4, "learning_rate": 1.0e-5, "save_steps": 2000, "eval_steps": 2000},
+    ("70b-4xdp.yaml", "sft"): {**COMMON, **PACKED, "stage": "sft", "dataset": "identity,alpaca_gpt4_en,alpaca_gpt4_zh",
+                               "learning_rate": 1.0e-5, "save_steps": 2000, "eval_steps": 2000},
 }
 # merging/8b-sft.yaml and 8b-dpo.yaml
 SEED_MERGE = {"template": "llama3", "finetuning_type": "lora", "export_size": 2, "export_device": "cpu",
@@ -39,6 +43,13 @@ def test_training_config_is_the_seeds(preset, stage):
     want = SEED[(preset, stage)]
     assert {k: cfg.get(k) for k in want} == want
     assert type(cfg["learning_rate"]) is float and type(cfg["num_train_epochs"]) in (int, float)
+
+
+def test_seed_batch_is_one_setting_away():
+    cfg = pipeline.config_data(render("8b.yaml", "sft", "sft.packing=false", "sft.perDeviceTrainBatchSize=16",
+                                      "training.enableLigerKernel=false"), "train.yaml")
+    assert cfg["per_device_train_batch_size"] == 16 and "neat_packing" not in cfg
+    assert cfg["enable_liger_kernel"] is False
 
 
 @pytest.mark.parametrize("preset,gpus,zero", [("8b.yaml", 1, 0), ("8b-2xdp.yaml", 2, 2), ("70b-4xdp.yaml", 4, 3),
