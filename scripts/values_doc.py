@@ -201,7 +201,7 @@ def spec() -> dict:
                 "backoffLimit": I(minimum=0, maximum=100), "activeDeadlineSeconds": nullint(minimum=1),
                 "cleanUpPolicy": S(enum=["All", "Unfinished", "None"]),
             }),
-            "sft": train_stage(),
+            "sft": train_stage({"packing": B}),
             "dpo": train_stage({"prefBeta": N(exclusiveMinimum=0, maximum=100),
                                 "prefLoss": S(enum=["sigmoid", "hinge", "ipo", "kto_pair", "orpo", "simpo"])}),
             "merge": job({"exportSize": I(minimum=1, maximum=100), "exportDevice": S(enum=["cpu", "auto"]),
