@@ -134,11 +134,12 @@ def render(args) -> int:
             elif obj["kind"] in ("DeepSpeedJob", "Job"):
                 (d / "object.json").write_text(json.dumps(obj, indent=1))
         print(f"rendered {name}: {sorted(p.name for p in d.iterdir())}")
-    base = dict(BASELINE, model_name_or_path=f"{root}/models/{MODEL}", dataset_dir=f"{root}/data",
+    base = dict(BASELINE, model_name_or_path=f"{root}/models/{MODEL}", dataset_dir=CONFIG_MOUNT,
                 output_dir=f"{root}/saves/baseline", **measurement(args.steps, False))
     (out / "baseline").mkdir()
     (out / "baseline" / "train.yaml").write_text(json.dumps(base, indent=1))  # JSON is YAML
-    (out / "baseline" / "dataset_info.json").write_text(json.dumps({"synthetic_sft": SYNTH_SFT}, indent=1))
+    (out / "baseline" / "dataset_info.json").write_text(json.dumps(
+        {"synthetic_sft": {"file_name": f"{root}/data/{SYNTH_SFT['file_name']}"}}, indent=1))
     (out / "root").write_text(root)
     return 0
 
@@ -249,15 +250,19 @@ def summarise(name: str, log: list[dict], seconds: float, smi: SmiSampler, rc: i
     res = {"run": name, "returncode": rc, "command": cmd, "wall_seconds": round(seconds, 1), "steps": len(steps)}
     if len(steps) > WARMUP + 1:
         a, b = steps[WARMUP], steps[-1]
-        dt = b["elapsed_time"] - a["elapsed_time"] if "elapsed_time" in a else None
-        res["step_seconds"] = round(dt / (b["current_steps"] - a["current_steps"]), 3) if dt else None
-        if dt and "total_tokens" in b:
+        # LLaMA-Factory logs throughput = tokens seen / seconds since training began, so
+        # tokens / throughput is each step's time to the millisecond (elapsed_time is h:mm:ss).
+        if "total_tokens" in b and a.get("throughput") and b.get("throughput"):
+            dt = b["total_tokens"] / b["throughput"] - a["total_tokens"] / a["throughput"]
+            n = b["current_steps"] - a["current_steps"]
+            res["step_seconds"] = round(dt / n, 3)
             res["tokens_per_second"] = round((b["total_tokens"] - a["total_tokens"]) / dt, 1)
-            res["tokens_per_step"] = round((b["total_tokens"] - a["total_tokens"]) / (b["current_steps"] - a["current_steps"]))
+            res["tokens_per_step"] = round((b["total_tokens"] - a["total_tokens"]) / n)
     res["peak_allocated_gib"] = max((r.get("vram_allocated", 0) for r in log), default=None)
     res["peak_reserved_gib"] = max((r.get("vram_reserved", 0) for r in log), default=None)
     res["nvidia_smi_peak_gib"] = {str(i): round(m / 1024, 2) for i, m in smi.peak_mib.items()}
     res["loss"] = [[r["current_steps"], r["loss"]] for r in steps]
+    res["log"] = log
     return res
 
 
@@ -353,7 +358,7 @@ def run(args) -> int:
             name, configs, work, budget)
         results["runs"].append(res)
         save()
-        short = {k: v for k, v in res.items() if k not in ("loss", "command", "log_tail")}
+        short = {k: v for k, v in res.items() if k not in ("loss", "command", "log_tail", "log")}
         print(json.dumps(short), flush=True)
         if res["returncode"] != 0:
             print(res.get("log_tail", ""), flush=True)
