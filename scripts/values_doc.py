@@ -200,6 +200,8 @@ def spec() -> dict:
                 "restartPolicy": S(enum=["Always", "OnFailure", "Never", "ExitCode"]),
                 "backoffLimit": I(minimum=0, maximum=100), "activeDeadlineSeconds": nullint(minimum=1),
                 "cleanUpPolicy": S(enum=["All", "Unfinished", "None"]),
+                "multiWorkerSecurityContext": {"type": "object"},
+                "rdma": obj({"enabled": B, "resourceName": S(pattern=r"^[A-Za-z0-9.-]+/[A-Za-z0-9._-]+$")}),
             }),
             "sft": train_stage({"packing": B}),
             "dpo": train_stage({"prefBeta": N(exclusiveMinimum=0, maximum=100),

@@ -146,11 +146,17 @@ requests:
   {{- if and $gpuName (gt (int .gpus) 0) }}
   {{ $gpuName }}: {{ .gpus }}
   {{- end }}
+  {{- if and .rdma .rdma.enabled }}
+  {{ .rdma.resourceName }}: 1
+  {{- end }}
 limits:
   cpu: {{ .resources.limits.cpu | quote }}
   memory: {{ .resources.limits.memory | quote }}
   {{- if and $gpuName (gt (int .gpus) 0) }}
   {{ $gpuName }}: {{ .gpus }}
+  {{- end }}
+  {{- if and .rdma .rdma.enabled }}
+  {{ .rdma.resourceName }}: 1
   {{- end }}
 {{- end }}
 

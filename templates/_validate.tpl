@@ -158,6 +158,13 @@ states per parameter; ZeRO shards what its stage covers across all GPUs.
 {{- end }}
 {{- end }}
 
+{{- /* Secrets only by reference. */}}
+{{- range $name, $v := $v.common.extraEnv }}
+{{- if and (regexMatch "(?i)(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL)" $name) (not (kindIs "map" $v)) }}
+{{- $errors = append $errors (printf "common.extraEnv.%s: a secret's value would be rendered into every pod spec. Fix: put it in a Secret and write common.extraEnv.%s.valueFrom.secretKeyRef: {name: <secret>, key: <key>}." $name $name) }}
+{{- end }}
+{{- end }}
+
 {{- if $errors }}
 {{- fail (printf "\n\nllama-factory: invalid values:\n  - %s\n" (join "\n  - " $errors)) }}
 {{- end }}

@@ -10,7 +10,7 @@ from chartkit.testkit import one, render
 COMMON = {
     "do_train": True, "finetuning_type": "lora", "lora_target": "all", "template": "llama3",
     "cutoff_len": 4096, "overwrite_cache": True, "preprocessing_num_workers": 16, "logging_steps": 100,
-    "plot_loss": True, "overwrite_output_dir": True, "gradient_accumulation_steps": 1,
+    "plot_loss": True, "gradient_accumulation_steps": 1,
     "num_train_epochs": 3.0, "lr_scheduler_type": "cosine", "warmup_ratio": 0.1, "bf16": True,
     "ddp_timeout": 180000000, "val_size": 0.1, "per_device_eval_batch_size": 1, "eval_strategy": "steps",
 }
@@ -18,6 +18,8 @@ COMMON = {
 # samples): measured on a GPU (tests/gpu/) to be faster at less memory. Everything else is
 # the seed's; test_seed_batch_is_one_setting_away checks the seed's exact batch settings.
 PACKED = {"per_device_train_batch_size": 1, "neat_packing": True}
+# overwrite_output_dir: the seed's true would let a re-run destroy a finished adapter; the chart
+# keeps it false (resume or refuse) unless training.overwriteOutputDir is set.
 # DPO: the seed's 16 pairs per GPU ran out of memory on a 141 GB H200 (tests/gpu/); 2 pairs
 # × 8 accumulation steps keep its 16 pairs per optimizer step and GPU.
 DPO_BATCH = {"per_device_train_batch_size": 2, "gradient_accumulation_steps": 8}

@@ -18,6 +18,8 @@ CONTEXT = {
     "model.modelscopeRepo": ['model.source="modelscope"'],
     "serving.maxLoras": ["serving.lora=true"],
     "merge.exportDevice": ["merge.gpus=1"],
+    "training.multiWorkerSecurityContext": ["training.workers=2"],
+    "training.rdma.resourceName": ["training.rdma.enabled=true"],
 }
 # Values that size the cross-field checks and render nothing themselves: a
 # change must flip a check instead, and the failure must name the value.
@@ -75,7 +77,8 @@ MUTATION = {
     "download.ttlSecondsAfterFinished": 600,
     "merge.ttlSecondsAfterFinished": 600,
     "eval.ttlSecondsAfterFinished": 600,
-    "common.podSecurityContext": {"seccompProfile": {"type": "RuntimeDefault"}, "fsGroup": 1000},
+    "common.podSecurityContext": {"seccompProfile": {"type": "RuntimeDefault"}, "fsGroup": 2000},
+    "training.multiWorkerSecurityContext": {"runAsUser": 0, "capabilities": {"drop": ["ALL"], "add": ["SETUID"]}},
     "common.containerSecurityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": False,
                                         "seccompProfile": {"type": "RuntimeDefault"}},
 }
