@@ -14,13 +14,12 @@ int-or-string for quantities and ports, no additionalProperties: false).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
 import yaml
 
-from chartkit import k8s
+from chartkit import generated, k8s
 from chartkit.chart import ROOT
 
 OUT = ROOT / "tests" / "crds"
@@ -131,24 +130,7 @@ def render_all() -> dict[str, str]:
 
 
 def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    g = ap.add_mutually_exclusive_group(required=True)
-    g.add_argument("--write", action="store_true")
-    g.add_argument("--check", action="store_true")
-    args = ap.parse_args(argv)
-    files = render_all()
-    stale = [n for n, text in files.items() if not (OUT / n).is_file() or (OUT / n).read_text() != text]
-    if args.write:
-        OUT.mkdir(parents=True, exist_ok=True)
-        for n, text in files.items():
-            (OUT / n).write_text(text)
-        print(f"wrote {', '.join(stale) or 'nothing (all current)'}")
-        return 0
-    if stale:
-        print(f"stale: {', '.join(stale)}; run: python scripts/gen_crds.py --write")
-        return 1
-    print("CRDs are current")
-    return 0
+    return generated.sync(argv, __doc__, "scripts/gen_crds.py", {OUT / n: t for n, t in render_all().items()})
 
 
 if __name__ == "__main__":

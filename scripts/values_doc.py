@@ -11,7 +11,6 @@ Sources, one place each:
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import re
@@ -19,6 +18,8 @@ import sys
 from pathlib import Path
 
 import yaml
+
+from chartkit import generated
 
 ROOT = Path(__file__).resolve().parents[1]
 VALUES = ROOT / "values.yaml"
@@ -347,23 +348,8 @@ def render() -> tuple[str, str]:
 
 
 def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    g = ap.add_mutually_exclusive_group(required=True)
-    g.add_argument("--write", action="store_true")
-    g.add_argument("--check", action="store_true")
-    args = ap.parse_args(argv)
     schema_text, readme_text = render()
-    stale = [p.name for p, want in ((SCHEMA, schema_text), (README, readme_text)) if not p.exists() or p.read_text() != want]
-    if args.write:
-        SCHEMA.write_text(schema_text)
-        README.write_text(readme_text)
-        print("wrote " + (", ".join(stale) if stale else "nothing (both current)"))
-        return 0
-    if stale:
-        print(f"stale: {', '.join(stale)}; run: python scripts/values_doc.py --write")
-        return 1
-    print("values.schema.json and README values table are current")
-    return 0
+    return generated.sync(argv, __doc__, "scripts/values_doc.py", {SCHEMA: schema_text, README: readme_text})
 
 
 if __name__ == "__main__":
