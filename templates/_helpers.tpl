@@ -112,6 +112,11 @@ model: {{ get $p (ternary "base" (printf "%sModel" .model) (eq .model "base")) }
 {{- printf "%s/%s" (index . 0).Values.storage.mountPath (index . 1) }}
 {{- end }}
 
+{{/* Where a stage's ConfigMap (its LLaMA-Factory config, scripts) is mounted. */}}
+{{- define "llama-factory.configPath" -}}
+/etc/llama-factory
+{{- end }}
+
 {{- define "llama-factory.claimName" -}}
 {{- default .Values.storage.name .Values.storage.existingClaim }}
 {{- end }}
@@ -339,15 +344,13 @@ changed spec makes a new object instead of an immutable-field error on
 {{- end }}
 
 {{/*
-A scalar as YAML that Python's yaml.safe_load reads back with the same type:
+A value as YAML that Python's yaml.safe_load reads back with the same type:
 integral numbers as integers, other floats in plain decimal notation (Go's
-`1e-05` would load as a string), strings JSON-quoted.
+`1e-05` would load as a string), anything else as JSON (a YAML subset).
 */}}
 {{- define "llama-factory.scalar" -}}
 {{- if kindIs "float64" . }}
 {{- if eq (floor .) . }}{{ printf "%.0f" . }}{{ else }}{{ regexReplaceAll "0+$" (printf "%.15f" .) "" }}{{ end }}
-{{- else if kindIs "slice" . }}
-{{- toJson . }}
 {{- else }}
 {{- toJson . }}
 {{- end }}
