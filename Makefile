@@ -19,6 +19,7 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 	$(PY) scripts/install_helm.py
+	$(PY) tests/test_checkov.py --install
 
 ## Render and validate every stage of a preset (no cluster), print a summary.
 render: setup

@@ -161,6 +161,7 @@ def spec() -> dict:
                             "memoryGiB": N(minimum=1, maximum=4096)}),
                 "huggingface": obj({"endpoint": S(pattern=r"^(https?://.+)?$"),
                                     "existingSecret": S(maxLength=253, pattern=OPT_DNS), "tokenKey": S(minLength=1)}),
+                "automountServiceAccountToken": B,
                 "podSecurityContext": {"type": "object"},
                 "containerSecurityContext": {"type": "object"},
             }),

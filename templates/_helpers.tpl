@@ -202,6 +202,8 @@ ConfigMap, then common.extraVolumes. Call with
 - name: workspace
   persistentVolumeClaim:
     claimName: {{ include "llama-factory.claimName" .root }}
+- name: tmp
+  emptyDir: {}
 {{- if .shmSize }}
 - name: dshm
   emptyDir:
@@ -223,6 +225,8 @@ ConfigMap, then common.extraVolumes. Call with
 {{- define "llama-factory.volumeMounts" -}}
 - name: workspace
   mountPath: {{ .root.Values.storage.mountPath }}
+- name: tmp
+  mountPath: /tmp
 {{- if .shmSize }}
 - name: dshm
   mountPath: /dev/shm
@@ -251,6 +255,7 @@ that carries its own queue, so no schedulerName is set here.
 {{- if and $c.scheduler.queue (not .t9k) }}
 schedulerName: t9k-scheduler
 {{- end }}
+automountServiceAccountToken: {{ $c.automountServiceAccountToken }}
 {{- with $c.imagePullSecrets }}
 imagePullSecrets:
   {{- range . }}
@@ -444,7 +449,8 @@ file_name, and an absolute file_name wins the join).
   "fp16" (dict "enabled" "auto" "loss_scale" 0 "loss_scale_window" 1000 "initial_scale_power" 16 "hysteresis" 2 "min_loss_scale" 1)
   "bf16" (dict "enabled" "auto")
   "zero_optimization" $zero }}
-{{- toPrettyJson (mustMergeOverwrite $cfg (deepCopy $d.extraConfig)) }}
+{{- include "llama-factory.override" (dict "dst" $cfg "src" (deepCopy $d.extraConfig)) }}
+{{- toPrettyJson $cfg }}
 {{- end }}
 
 {{/* backoffLimit, deadline and TTL of a batch/v1 Job from a stage block. */}}
@@ -476,6 +482,7 @@ containers:
       {{- toYaml .command | nindent 6 }}
     env:
       {{- include "llama-factory.env" $ | nindent 6 }}
+      {{- include "llama-factory.homeEnv" $ | nindent 6 }}
       {{- with .env }}
       {{- toYaml . | nindent 6 }}
       {{- end }}
@@ -521,5 +528,27 @@ exec:
 httpGet:
   path: /v1/models
   port: http
+{{- end }}
+{{- end }}
+
+{{/* HOME for containers with a read-only root filesystem: caches go to the /tmp emptyDir. */}}
+{{- define "llama-factory.homeEnv" -}}
+- name: HOME
+  value: /tmp
+{{- end }}
+
+{{/*
+Deep-merges .src into the map .dst in place, .src winning — false and 0
+included (sprig's mergeOverwrite skips such "empty" values, so an escape hatch
+could not turn a setting off). Call with (dict "dst" $map "src" $overrides).
+*/}}
+{{- define "llama-factory.override" -}}
+{{- $dst := .dst }}
+{{- range $k, $v := .src }}
+{{- if and (kindIs "map" $v) (kindIs "map" (get $dst $k)) }}
+{{- include "llama-factory.override" (dict "dst" (get $dst $k) "src" $v) }}
+{{- else }}
+{{- $_ := set $dst $k $v }}
+{{- end }}
 {{- end }}
 {{- end }}

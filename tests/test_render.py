@@ -74,3 +74,22 @@ def test_rendered_yaml_is_plain_documents():
     text = helm.run_template(rel("8b-2xdp.yaml", STAGES))
     docs = [d for d in yaml.safe_load_all(text) if d]
     assert all({"apiVersion", "kind", "metadata"} <= set(d) for d in docs)
+
+
+@pytest.mark.parametrize("stage,sets,key,check", [
+    ("sft", ("sft.extraArgs.plot_loss=false",), "train.yaml", "plot_loss: false"),
+    ("sft", ("training.extraArgs.bf16=false",), "train.yaml", "bf16: false"),
+    ("sft", ("training.deepspeed.extraConfig.zero_allow_untested_optimizer=false",), "ds_config.json",
+     '"zero_allow_untested_optimizer": false'),
+    ("merge-sft", ("merge.extraArgs.export_legacy_format=true",), "merge.yaml", "export_legacy_format: true"),
+])
+def test_escape_hatches_can_turn_settings_off(stage, sets, key, check):
+    """Overrides win even when false or 0 (sprig's mergeOverwrite would drop them)."""
+    cm = [o for o in render("8b.yaml", stage, *sets) if o["kind"] == "ConfigMap"][0]
+    assert check in cm["data"][key]
+
+
+def test_false_removes_a_vllm_flag_the_chart_sets():
+    dep = [o for o in render("8b.yaml", "serve", "serving.lora=true", "serving.model=sft",
+                             "serving.extraArgs.enable-lora=false") if o["kind"] == "Deployment"][0]
+    assert "--enable-lora" not in dep["spec"]["template"]["spec"]["containers"][0]["args"]
