@@ -40,9 +40,9 @@ characters of the full name's hash, so two long release names never collide.
 
 {{/* Selector labels; call with (dict "root" $ "component" "sft"). */}}
 {{- define "llama-factory.selectorLabels" -}}
-app.kubernetes.io/name: {{ include "llama-factory.name" .root }}
-app.kubernetes.io/instance: {{ .root.Release.Name }}
-app.kubernetes.io/component: {{ .component }}
+app.kubernetes.io/name: {{ include "llama-factory.name" .root | quote }}
+app.kubernetes.io/instance: {{ .root.Release.Name | quote }}
+app.kubernetes.io/component: {{ .component | quote }}
 {{- end }}
 
 {{/* Full labels; call with (dict "root" $ "component" "sft"). */}}
@@ -50,8 +50,8 @@ app.kubernetes.io/component: {{ .component }}
 {{ include "llama-factory.selectorLabels" . }}
 app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
 app.kubernetes.io/part-of: llama-factory
-app.kubernetes.io/managed-by: {{ .root.Release.Service }}
-helm.sh/chart: {{ include "llama-factory.chart" .root }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service | quote }}
+helm.sh/chart: {{ include "llama-factory.chart" .root | quote }}
 {{- end }}
 
 {{/* Image reference; call with (dict "root" $ "image" .Values.images.vllm). */}}
@@ -184,7 +184,7 @@ Environment shared by every container: Hugging Face endpoint, cache and token
       key: {{ $.Values.common.huggingface.tokenKey | quote }}
 {{- end }}
 {{- range $name, $v := .Values.common.extraEnv }}
-- name: {{ $name }}
+- name: {{ $name | quote }}
   {{- if kindIs "map" $v }}
   {{- toYaml $v | nindent 2 }}
   {{- else }}
@@ -201,7 +201,7 @@ ConfigMap, then common.extraVolumes. Call with
 {{- define "llama-factory.volumes" -}}
 - name: workspace
   persistentVolumeClaim:
-    claimName: {{ include "llama-factory.claimName" .root }}
+    claimName: {{ include "llama-factory.claimName" .root | quote }}
 - name: tmp
   emptyDir: {}
 {{- if .shmSize }}
@@ -216,7 +216,7 @@ ConfigMap, then common.extraVolumes. Call with
     name: {{ .configMap }}
 {{- end }}
 {{- range $name, $v := .root.Values.common.extraVolumes }}
-- name: {{ $name }}
+- name: {{ $name | quote }}
   {{- toYaml $v.source | nindent 2 }}
 {{- end }}
 {{- end }}
@@ -237,7 +237,7 @@ ConfigMap, then common.extraVolumes. Call with
   readOnly: true
 {{- end }}
 {{- range $name, $v := .root.Values.common.extraVolumes }}
-- name: {{ $name }}
+- name: {{ $name | quote }}
   mountPath: {{ $v.mountPath }}
   {{- if $v.readOnly }}
   readOnly: true
@@ -259,7 +259,7 @@ automountServiceAccountToken: {{ $c.automountServiceAccountToken }}
 {{- with $c.imagePullSecrets }}
 imagePullSecrets:
   {{- range . }}
-  - name: {{ . }}
+  - name: {{ . | quote }}
   {{- end }}
 {{- end }}
 {{- with $c.nodeSelector }}
@@ -288,7 +288,7 @@ scheduler places directly, and common.podLabels. Call with
 {{- define "llama-factory.podLabels" -}}
 {{ include "llama-factory.labels" . }}
 {{- if and .root.Values.common.scheduler.queue (not .t9k) }}
-scheduler.tensorstack.dev/queue: {{ .root.Values.common.scheduler.queue }}
+scheduler.tensorstack.dev/queue: {{ .root.Values.common.scheduler.queue | quote }}
 {{- end }}
 {{- with .root.Values.common.podLabels }}
 {{ toYaml . }}
@@ -311,7 +311,7 @@ annotations:
 {{- if .queue }}
 scheduler:
   t9kScheduler:
-    queue: {{ .queue }}
+    queue: {{ .queue | quote }}
     {{- if $.withPriority }}
     priority: {{ .priority }}
     {{- end }}
