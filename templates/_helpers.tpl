@@ -149,7 +149,7 @@ requests:
   cpu: {{ .resources.requests.cpu | quote }}
   memory: {{ .resources.requests.memory | quote }}
   {{- if and $gpuName (gt (int .gpus) 0) }}
-  {{ $gpuName }}: {{ .gpus }}
+  {{ $gpuName }}: {{ .gpus | int }}
   {{- end }}
   {{- if and .rdma .rdma.enabled }}
   {{ .rdma.resourceName }}: 1
@@ -158,7 +158,7 @@ limits:
   cpu: {{ .resources.limits.cpu | quote }}
   memory: {{ .resources.limits.memory | quote }}
   {{- if and $gpuName (gt (int .gpus) 0) }}
-  {{ $gpuName }}: {{ .gpus }}
+  {{ $gpuName }}: {{ .gpus | int }}
   {{- end }}
   {{- if and .rdma .rdma.enabled }}
   {{ .rdma.resourceName }}: 1
@@ -313,7 +313,7 @@ scheduler:
   t9kScheduler:
     queue: {{ .queue | quote }}
     {{- if $.withPriority }}
-    priority: {{ .priority }}
+    priority: {{ .priority | int }}
     {{- end }}
 {{- end }}
 {{- end }}
@@ -329,6 +329,8 @@ Renders a map of command-line flags as a list of "--flag=value" arguments
 {{- if $v }}
 - {{ printf "--%s" $k | quote }}
 {{- end }}
+{{- else if kindIs "float64" $v }}
+- {{ printf "--%s=%s" $k (include "llama-factory.scalar" $v) | quote }}
 {{- else if not (kindIs "invalid" $v) }}
 - {{ printf "--%s=%v" $k $v | quote }}
 {{- end }}
@@ -455,12 +457,12 @@ file_name, and an absolute file_name wins the join).
 
 {{/* backoffLimit, deadline and TTL of a batch/v1 Job from a stage block. */}}
 {{- define "llama-factory.jobPolicy" -}}
-backoffLimit: {{ .backoffLimit }}
+backoffLimit: {{ .backoffLimit | int }}
 {{- if not (kindIs "invalid" .activeDeadlineSeconds) }}
-activeDeadlineSeconds: {{ .activeDeadlineSeconds }}
+activeDeadlineSeconds: {{ .activeDeadlineSeconds | int }}
 {{- end }}
 {{- if not (kindIs "invalid" .ttlSecondsAfterFinished) }}
-ttlSecondsAfterFinished: {{ .ttlSecondsAfterFinished }}
+ttlSecondsAfterFinished: {{ .ttlSecondsAfterFinished | int }}
 {{- end }}
 {{- end }}
 

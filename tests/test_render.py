@@ -93,3 +93,19 @@ def test_false_removes_a_vllm_flag_the_chart_sets():
     dep = [o for o in render("8b.yaml", "serve", "serving.lora=true", "serving.model=sft",
                              "serving.extraArgs.enable-lora=false") if o["kind"] == "Deployment"][0]
     assert "--enable-lora" not in dep["spec"]["template"]["spec"]["containers"][0]["args"]
+
+
+def test_large_numbers_render_as_integers():
+    """Helm reads values numbers as float64 and prints 1000000 as 1e+06, which the API server
+    refuses for an integer field (found by the values fuzzer): integer fields are printed as ints."""
+    objects = helm.render(helm.Release(values=("values/8b.yaml",), set_json=(
+        'stages=["sft","merge-sft","serve"]', "training.activeDeadlineSeconds=1000000",
+        "merge.ttlSecondsAfterFinished=5000000", "serving.progressDeadlineSeconds=2000000",
+        'serving.extraArgs={"max-num-batched-tokens":2000000}')))
+    dj = next(o for o in objects if o["kind"] == "DeepSpeedJob")
+    job = next(o for o in objects if o["kind"] == "Job")
+    dep = next(o for o in objects if o["kind"] == "Deployment")
+    assert dj["spec"]["runPolicy"]["activeDeadlineSeconds"] == 1000000
+    assert job["spec"]["ttlSecondsAfterFinished"] == 5000000
+    assert dep["spec"]["progressDeadlineSeconds"] == 2000000
+    assert "--max-num-batched-tokens=2000000" in dep["spec"]["template"]["spec"]["containers"][0]["args"]
