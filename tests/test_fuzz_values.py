@@ -1,7 +1,8 @@
 """Tier 4b: property-based tests of the values surface (Hypothesis).
 
 Each example layers overrides of 1-6 random leaves of values.yaml (and, nine
-times in ten, a random list of stages) on one of the presets 8b, 8b-2xdp,
+times in ten, a random list of stages; now and then the setting a leaf needs to
+matter, e.g. training.rdma.enabled) on one of the presets 8b, 8b-2xdp,
 70b-4xdp and 70b-4xdp-qlora, passes them with --set-json and renders with Helm
 3 and Helm 4. Strategies come from values.schema.json node by node
 (chartkit/fuzz.py). The oracle is jsonschema on the values Helm merges (chart

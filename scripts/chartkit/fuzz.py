@@ -394,7 +394,12 @@ def _typed(t: str, node: dict, path: tuple) -> st.SearchStrategy:
     if t == "boolean":
         return st.booleans()
     if t == "integer":
-        return st.integers(*_int_bounds(node))
+        lo, hi = _int_bounds(node)
+        ints = st.integers(lo, hi)
+        # Helm reads every number as float64 and `{{ . }}` prints one of 1e6 or more as
+        # 1e+06: draw such values often, not just when integers() happens to.
+        edges = [v for v in (10**6, 1234567, 2**31 - 1) if lo <= v <= hi]
+        return st.one_of(ints, ints, st.sampled_from(edges)) if edges else ints
     if t == "number":
         return _number(node)
     if t == "string":
@@ -546,6 +551,20 @@ class Example:
         return Example(d["preset"], tuple((p, json_arg(v)) for p, v in d["overrides"]))
 
 
+# Leaves that show only under another setting (as in tests/test_values_surface.py).
+COMPANIONS = {
+    ("training", "multiWorkerSecurityContext"): {"training.workers": 2},
+    ("common", "containerSecurityContext"): {"training.rdma.enabled": True},
+    ("training", "rdma", "resourceName"): {"training.rdma.enabled": True},
+    ("serving", "maxLoras"): {"serving.lora": True, "serving.model": "sft"},
+    ("model", "modelscopeRepo"): {"model.source": "modelscope"},
+    ("merge", "gpus"): {"merge.exportDevice": "auto"},
+    ("notebook", "ssh", "authorizedKeys"): {"notebook.ssh.enabled": True},
+    ("notebook", "ssh", "serviceType"): {"notebook.ssh.enabled": True},
+    ("serving", "apiKey", "key"): {"serving.apiKey.existingSecret": "api-key"},
+    ("common", "huggingface", "tokenKey"): {"common.huggingface.existingSecret": "hf-token"},
+    ("common", "scheduler", "priority"): {"common.scheduler.queue": "team"},
+}
 STAGE_LISTS = st.lists(st.sampled_from(STAGES), min_size=1, max_size=len(STAGES), unique=True)
 NON_STAGE_LEAVES = tuple(p for p in LEAVES if p != ("stages",))
 
@@ -558,6 +577,10 @@ def overrides(draw, min_size: int = 1, max_size: int = 6) -> list[tuple[str, str
     out = []
     for p in paths:
         out.append((".".join(p), json_arg(draw(leaf_strategy(p)))))
+    for p in paths:  # settings that make a drawn leaf matter, half of the time
+        for path, value in COMPANIONS.get(p, {}).items():
+            if path not in {o[0] for o in out} and draw(st.booleans()):
+                out.append((path, json_arg(value)))
     return out
 
 
