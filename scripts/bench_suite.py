@@ -6,7 +6,8 @@ Runs the README's test command's pytest with every helm call logged
 number of parallel workers the suite uses (one per core) and one at a time,
 and prints the times and their ratios.
 
-    .venv/bin/python scripts/bench_suite.py
+    .venv/bin/python scripts/bench_suite.py                       # the whole suite
+    .venv/bin/python scripts/bench_suite.py tests/test_render.py …  # some tiers
 """
 from __future__ import annotations
 
@@ -29,11 +30,11 @@ def replay(commands: list[list[str]], workers: int) -> float:
     return time.perf_counter() - start
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
     with tempfile.NamedTemporaryFile("r", suffix=".log") as log:
         env = {**os.environ, "HARNESS_HELM_LOG": log.name}
         start = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=ROOT, env=env,
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *argv], cwd=ROOT, env=env,
                               capture_output=True, text=True)
         suite = time.perf_counter() - start
         commands = [json.loads(line) for line in log]
@@ -53,4 +54,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
