@@ -70,7 +70,7 @@ def res():
 
 
 def image():
-    return obj({"registry": S(minLength=1), "repository": S(minLength=1, pattern=r"^[a-z0-9]+([._/-][a-z0-9]+)*$"),
+    return obj({"registry": S(minLength=1, pattern=r"^[A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*$"), "repository": S(minLength=1, pattern=r"^[a-z0-9]+([._/-][a-z0-9]+)*$"),
                 "tag": S(minLength=1, maxLength=128, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"),
                 "digest": S(pattern=r"^(sha256:[a-f0-9]{64})?$")})
 
@@ -154,7 +154,7 @@ def spec() -> dict:
                              "additionalProperties": {"oneOf": [S(), {"type": "number"}, B,
                                                                 obj({"valueFrom": {"type": "object"}})]}},
                 "extraVolumes": {"type": "object", "propertyNames": {"pattern": DNS, "maxLength": 63},
-                                 "additionalProperties": obj({"mountPath": S(pattern="^/"), "readOnly": B,
+                                 "additionalProperties": obj({"mountPath": S(pattern=r"^/[A-Za-z0-9._/-]*$"), "readOnly": B,
                                                               "source": {"type": "object", "minProperties": 1, "maxProperties": 1}},
                                                              required=["mountPath", "source"])},
                 "gpu": obj({"resourceName": S(pattern=r"^([A-Za-z0-9.-]+/[A-Za-z0-9._-]+)?$"),
@@ -169,11 +169,11 @@ def spec() -> dict:
                 "name": S(minLength=1, maxLength=253, pattern=DNS),
                 "existingClaim": S(maxLength=253, pattern=OPT_DNS),
                 "size": copy.deepcopy(MEM),
-                "storageClass": S(),
+                "storageClass": S(maxLength=253, pattern=OPT_DNS),
                 "accessModes": {"type": "array", "minItems": 1, "uniqueItems": True,
                                 "items": S(enum=["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod"])},
                 "annotations": {"type": "object", "additionalProperties": S()},
-                "mountPath": S(pattern=r"^/[^ ]*[^/ ]$"),
+                "mountPath": S(pattern=r"^/[A-Za-z0-9._/-]*[A-Za-z0-9._-]$"),
             }),
             "notebook": obj({
                 "enabled": B, "type": S(enum=["jupyter", "rstudio"]), "suspend": B, "gpus": I(minimum=0, maximum=16),

@@ -158,6 +158,25 @@ states per parameter; ZeRO shards what its stage covers across all GPUs.
 {{- end }}
 {{- end }}
 
+{{- /* What the chart owns cannot be set through the free-form maps. */}}
+{{- $owned := list "/tmp" "/dev/shm" (include "llama-factory.configPath" .) $v.storage.mountPath }}
+{{- $seenPaths := dict }}
+{{- range $name, $vol := $v.common.extraVolumes }}
+{{- if has (trimSuffix "/" $vol.mountPath) $owned }}
+{{- $errors = append $errors (printf "common.extraVolumes.%s.mountPath: %s is where the chart mounts its own volume. Fix: pick another path." $name $vol.mountPath) }}
+{{- else if hasKey $seenPaths $vol.mountPath }}
+{{- $errors = append $errors (printf "common.extraVolumes.%s.mountPath: %s is also the mount path of common.extraVolumes.%s. Fix: give each volume its own path." $name $vol.mountPath (get $seenPaths $vol.mountPath)) }}
+{{- end }}
+{{- $_ := set $seenPaths $vol.mountPath $name }}
+{{- end }}
+{{- range $field, $m := dict "common.podLabels" $v.common.podLabels "common.podAnnotations" $v.common.podAnnotations "storage.annotations" $v.storage.annotations }}
+{{- range $k, $_ := $m }}
+{{- if or (hasPrefix "app.kubernetes.io/" $k) (hasPrefix "helm.sh/" $k) (eq $k "scheduler.tensorstack.dev/queue") }}
+{{- $errors = append $errors (printf "%s: %q is set by the chart (labels, selectors, the PVC's keep policy, the T9k queue). Fix: remove it, or use the value that drives it." $field $k) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{- /* Secrets only by reference. */}}
 {{- range $name, $v := $v.common.extraEnv }}
 {{- if and (regexMatch "(?i)(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL)" $name) (not (kindIs "map" $v)) }}
