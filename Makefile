@@ -9,7 +9,7 @@ PRESET ?= values/8b-2xdp.yaml
 # its tests then skip, saying so in one line. CI always installs it.
 PEER   ?= 1
 
-.PHONY: setup peer render test lint docs clean e2e workflows
+.PHONY: setup peer render test lint docs clean e2e workflows fuzz
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ e2e: setup
 ## Validate .github/workflows offline.
 workflows: setup
 	$(PY) scripts/check_workflows.py
+
+## Long property-based run of the values surface (FUZZ_EXAMPLES=2000 by default).
+fuzz: setup
+	FUZZ_PROFILE=long $(PY) -m pytest tests/test_fuzz_values.py -p no:cacheprovider --hypothesis-show-statistics
 
 ## Regenerate values.schema.json and the README values table from values.yaml.
 docs: setup

@@ -53,6 +53,13 @@ def nullint(**kw):
 
 
 B = {"type": "boolean"}
+
+
+def security_context():
+    """A Kubernetes security context: free-form, except capabilities, which the chart edits."""
+    caps = obj({"add": {"type": "array", "items": S(pattern=r"^[A-Z_]+$")},
+                "drop": {"type": "array", "items": S(pattern=r"^[A-Z_]+$")}}, required=[])
+    return {"type": "object", "properties": {"capabilities": caps}}
 DNS = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 OPT_DNS = r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$"
 REPO = r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -163,7 +170,7 @@ def spec() -> dict:
                                     "existingSecret": S(maxLength=253, pattern=OPT_DNS), "tokenKey": S(minLength=1)}),
                 "automountServiceAccountToken": B,
                 "podSecurityContext": {"type": "object"},
-                "containerSecurityContext": {"type": "object"},
+                "containerSecurityContext": security_context(),
             }),
             "storage": obj({
                 "name": S(minLength=1, maxLength=253, pattern=DNS),
@@ -202,7 +209,7 @@ def spec() -> dict:
                 "restartPolicy": S(enum=["Always", "OnFailure", "Never", "ExitCode"]),
                 "backoffLimit": I(minimum=0, maximum=100), "activeDeadlineSeconds": nullint(minimum=1),
                 "cleanUpPolicy": S(enum=["All", "Unfinished", "None"]),
-                "multiWorkerSecurityContext": {"type": "object"},
+                "multiWorkerSecurityContext": security_context(),
                 "rdma": obj({"enabled": B, "resourceName": S(pattern=r"^[A-Za-z0-9.-]+/[A-Za-z0-9._-]+$")}),
             }),
             "sft": train_stage({"packing": B}),

@@ -162,6 +162,9 @@ states per parameter; ZeRO shards what its stage covers across all GPUs.
 {{- $owned := list "/tmp" "/dev/shm" (include "llama-factory.configPath" .) $v.storage.mountPath }}
 {{- $seenPaths := dict }}
 {{- range $name, $vol := $v.common.extraVolumes }}
+{{- if has $name (list "workspace" "tmp" "dshm" "config") }}
+{{- $errors = append $errors (printf "common.extraVolumes.%s: the chart names its own volume %q. Fix: give this volume another name." $name $name) }}
+{{- end }}
 {{- if has (trimSuffix "/" $vol.mountPath) $owned }}
 {{- $errors = append $errors (printf "common.extraVolumes.%s.mountPath: %s is where the chart mounts its own volume. Fix: pick another path." $name $vol.mountPath) }}
 {{- else if hasKey $seenPaths $vol.mountPath }}

@@ -20,10 +20,13 @@ defaults, preset, --set-json; null deletes a default key):
   * values the schema rejects (a wrong type, a broken bound/pattern/enum, an
     unknown key) fail with "values don't meet the specifications of the schema".
 
+What the fuzzer found is pinned in FOUND as explicit examples, run first every
+time (a failing one stops the run before any random example).
+
 Profiles (env FUZZ_PROFILE):
-  unset (CI)  30 + 10 examples, derandomized: every run checks the same
-              examples, so CI stays reproducible (the module takes about
-              15 s on 2 cores while no property fails).
+  unset (CI)  30 + 10 examples (plus FOUND), derandomized: every run
+              checks the same examples, so CI stays reproducible (the module
+              takes about 17 s on 2 cores while no property fails).
   long        FUZZ_EXAMPLES examples in all (default 2000; 3/4 valid, 1/4
               invalid), random seed (--hypothesis-seed=N to repeat one),
               failures kept in .hypothesis/ and replayed first next time.
@@ -51,7 +54,7 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, Phase, event, given, note, settings
+from hypothesis import HealthCheck, Phase, event, example, given, note, settings
 from hypothesis import strategies as st
 
 from chartkit import fuzz
@@ -149,7 +152,40 @@ def test_presets_pass_every_check():
         assert not res.problems, fuzz.report(res)
 
 
+def pinned(preset: str, **overrides) -> fuzz.Example:
+    return fuzz.Example.from_json({"preset": preset, "overrides": [[k.replace("__", "."), v]
+                                                                   for k, v in overrides.items()]})
+
+
+# What the fuzzer found, pinned as explicit examples: they run first, every time,
+# whatever the profile. (Some are schema-invalid since their fix: then they must
+# fail with the schema's message.)
+FOUND = [
+    pinned("8b.yaml", nameOverride="true"),  # label rendered as a boolean
+    pinned("8b.yaml", stages=["workspace"], download__activeDeadlineSeconds=1000000),  # 1e+06
+    pinned("8b.yaml", common__podLabels={"app.kubernetes.io/name": "a"}),  # duplicate label key
+    pinned("8b.yaml", stages=["workspace"], storage__annotations={"helm.sh/resource-policy": "delete"}),
+    pinned("8b.yaml", images__llamaFactory__registry="!"),  # a YAML tag in image:
+    pinned("8b.yaml", stages=["merge-sft"], storage__mountPath="/\u0015"),  # control character
+    pinned("8b.yaml", common__extraVolumes={"cache": {"mountPath": "/dev/shm", "source": {"emptyDir": {}}}}),
+    pinned("8b.yaml", common__extraVolumes={"dshm": {"mountPath": "/cache", "source": {"emptyDir": {}}}}),
+    pinned("8b.yaml", training__rdma__enabled=True,
+           common__containerSecurityContext={"capabilities": {"add": "IPC_LOCK"}}),  # template crash
+]
+# Open: free-form Kubernetes fragments (pod security context, affinity, tolerations, volume
+# sources, valueFrom) are typed only "object" in values.schema.json, so a malformed one renders
+# an invalid manifest, e.g. common.podSecurityContext={"capabilities": {"drop": ["ALL"]}}. The
+# CI examples do not draw it; FUZZ_PROFILE=long finds it.
+
+
+def _with_found(test):
+    for ex in reversed(FOUND):
+        test = example(ex)(test)
+    return test
+
+
 @settings(max_examples=VALID_N, **SETTINGS)
+@_with_found
 @given(fuzz.example())
 def test_schema_valid_values_render_or_fail_by_rule(ex):
     verify(ex, expect_valid=True)

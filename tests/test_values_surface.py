@@ -86,7 +86,7 @@ MUTATION = {
 
 def leaves(node, prefix=""):
     """Leaves of the chart-owned shape: free-form maps (no schema properties) are one leaf."""
-    if isinstance(node, dict) and node and (not prefix or "properties" in schema_at(prefix)):
+    if isinstance(node, dict) and node and (not prefix or schema_at(prefix).get("additionalProperties") is False):
         for k, v in node.items():
             yield from leaves(v, f"{prefix}.{k}" if prefix else k)
     else:

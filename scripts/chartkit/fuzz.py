@@ -201,8 +201,8 @@ KNOWN_KEYS = {
     ("common", "extraEnv"): ("HF_HOME", "HF_TOKEN", "HF_ENDPOINT", "HOME", "VLLM_API_KEY", "USE_MODELSCOPE_HUB",
                              "HF_HUB_OFFLINE", "MY_TOKEN", "DB_PASSWORD", "API_KEY", "PATH", "y", "Y", "n", "true",
                              "null", "NULL", "on", "off", "yes", "No", "_"),
-    ("common", "extraVolumes"): ("workspace", "dshm", "config", "cache", "y", "n", "true", "null", "on", "1", "123",
-                                 "1e3", "08", "0x1f"),
+    ("common", "extraVolumes"): ("workspace", "tmp", "dshm", "config", "cache", "y", "n", "true", "null", "on", "1",
+                                 "123", "1e3", "08", "0x1f"),
     ("datasets",): ("identity", "alpaca_gpt4_en", "dpo_mix_en", "team", "y", "true", "null", "1", "1e3", "a.b"),
     ("serving", "extraArgs"): ("max-lora-rank", "max-model-len", "tensor-parallel-size", "port", "served-model-name",
                                "enable-lora", "enforce-eager", "dtype", "lora-modules", "max-loras",
@@ -335,7 +335,7 @@ VALUE_FROM = st.one_of(
     st.builds(lambda p: {"fieldRef": {"fieldPath": p}},
               st.sampled_from(("metadata.name", "metadata.namespace", "status.podIP", "spec.nodeName"))),
     st.just({"resourceFieldRef": {"resource": "limits.cpu"}}))
-MOUNT_PATH = st.one_of(st.sampled_from(("/t9k/mnt", "/dev/shm", "/etc/llama-factory", "/data", "/data/")),
+MOUNT_PATH = st.one_of(st.sampled_from(("/t9k/mnt", "/dev/shm", "/etc/llama-factory", "/tmp", "/data", "/data/")),
                        st.from_regex(r"/[a-z0-9._-]{1,10}(/[a-z0-9._-]{1,10})?", fullmatch=True))
 
 _SC_KEYS = ("runAsUser", "runAsGroup", "runAsNonRoot", "fsGroup", "capabilities", "add", "drop", "seccompProfile",
@@ -365,6 +365,15 @@ PASSTHROUGH: dict[tuple, st.SearchStrategy] = {
 PASSTHROUGH_MODE = "mixed"  # set by the test module from FUZZ_PASSTHROUGH
 # Values mixed into what the schema derives, for collisions with the chart's own.
 EXTRA = {("common", "extraVolumes", "*", "mountPath"): MOUNT_PATH}
+# Wrong shapes of what the templates themselves read inside a pass-through node
+# (the RDMA branch appends IPC_LOCK to <securityContext>.capabilities.add).
+_NOT_A_MAP = st.one_of(json_scalars(null=False), st.lists(json_scalars(), max_size=2))
+_CAPS_SHAPES = st.one_of(
+    st.fixed_dictionaries({"capabilities": _NOT_A_MAP}),
+    st.fixed_dictionaries({"capabilities": st.fixed_dictionaries({"add": st.one_of(
+        json_scalars(null=False), free_json())})}))
+WRONG_SHAPES = {("common", "containerSecurityContext"): _CAPS_SHAPES,
+                ("training", "multiWorkerSecurityContext"): _CAPS_SHAPES}
 
 
 def valid(node: dict, path: tuple = ()) -> st.SearchStrategy:
@@ -372,7 +381,10 @@ def valid(node: dict, path: tuple = ()) -> st.SearchStrategy:
     if path in PASSTHROUGH and PASSTHROUGH_MODE != "raw":
         if PASSTHROUGH_MODE == "k8s":
             return PASSTHROUGH[path]
-        return st.one_of(PASSTHROUGH[path], _derived(node, path))
+        return st.one_of(PASSTHROUGH[path], _derived(node, path), *(
+            [WRONG_SHAPES[path]] if path in WRONG_SHAPES else []))
+    if path in WRONG_SHAPES:
+        return st.one_of(WRONG_SHAPES[path], _derived(node, path))
     if path in EXTRA:
         return st.one_of(EXTRA[path], _derived(node, path))
     return _derived(node, path)

@@ -41,6 +41,7 @@ def _registry(version: str) -> Registry:
     if not d.is_dir():
         raise MissingSchema(f"kubernetes-validate has no schemas for Kubernetes {version}")
 
+    @functools.cache
     def retrieve(uri: str) -> Resource:
         name = uri.rsplit("/", 1)[-1].split("#", 1)[0]
         return Resource.from_contents(json.loads((d / name).read_text()), default_specification=DRAFT202012)
