@@ -8,8 +8,11 @@ PRESET ?= values/8b-2xdp.yaml
 # PEER=0 skips installing the peer tier's LLaMA-Factory/DeepSpeed stack (about 1.6 GB);
 # its tests then skip, saying so in one line. CI always installs it.
 PEER   ?= 1
+# The Kubernetes minors the cluster tier runs against (scripts/k8s/build.py pins them): the
+# whole suite against the first, the cluster tier again against each other one. CI sets both.
+K8S_MINORS ?= 1.34
 
-.PHONY: setup peer render test lint docs clean e2e workflows fuzz
+.PHONY: setup peer k8s cluster render test lint docs clean e2e workflows fuzz
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,9 +32,18 @@ render: setup
 peer: setup
 	$(PY) scripts/install_peer.py
 
-## The whole offline test suite (with the peer tier unless PEER=0).
-test: setup $(if $(filter 0,$(PEER)),,peer)
-	$(PY) -m pytest
+## The cluster tier's control plane: Kubernetes, etcd and kwok built from pinned Go modules into .tools/k8s-<version>/.
+k8s: setup
+	$(PY) scripts/k8s/build.py $(K8S_MINORS)
+
+## The whole test suite (with the peer tier unless PEER=0), the cluster tier on a local control plane.
+test: setup k8s $(if $(filter 0,$(PEER)),,peer)
+	K8S_MINOR=$(firstword $(K8S_MINORS)) $(PY) -m pytest
+	$(foreach m,$(wordlist 2,9,$(K8S_MINORS)),K8S_MINOR=$(m) $(PY) -m pytest -m cluster tests/cluster &&) true
+
+## Only the cluster tier (K8S_MINORS=1.37 for the other minor).
+cluster: setup k8s
+	$(foreach m,$(K8S_MINORS),K8S_MINOR=$(m) $(PY) -m pytest -m cluster tests/cluster &&) true
 
 lint: setup
 	.tools/bin/helm3 lint --strict . -f $(PRESET)

@@ -195,8 +195,9 @@ def helm_uninstall(tools: Tools, release: str, namespace: str, timeout: str = "1
     return _helm(tools, "uninstall", release, namespace=namespace) + ["--wait", "--timeout", timeout]
 
 
-def helm_test(tools: Tools, release: str, namespace: str, timeout: str = "10m") -> list[str]:
-    return _helm(tools, "test", release, namespace=namespace) + ["--logs", "--timeout", timeout]
+def helm_test(tools: Tools, release: str, namespace: str, timeout: str = "10m", logs: bool = True) -> list[str]:
+    """`helm test`; with logs, the test pods' logs (which need a node that runs containers)."""
+    return _helm(tools, "test", release, namespace=namespace) + (["--logs"] if logs else []) + ["--timeout", timeout]
 
 
 def helm_history(tools: Tools, release: str, namespace: str) -> list[str]:

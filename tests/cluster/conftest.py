@@ -1,16 +1,22 @@
 """Fixtures of the cluster tier (tests marked `cluster`).
 
-Wiring: pytest-helm-charts reads the cluster from its --kubeconfig option or $KUBECONFIG
-(`kube_config` fixture → `kube_cluster` → the namespace factories). This conftest checks once
-per session (per xdist worker) that the API server answers and skips every `cluster` test
-with one line when it does not; CLUSTER_REQUIRED=1 (scripts/kind_e2e.sh) turns that skip
-into a failure, so a cluster run can never pass by skipping. The offline tests of this folder
-(test_offline.py) are not marked and run everywhere.
+Which cluster: pytest-helm-charts' --kubeconfig option or $KUBECONFIG when one is named (kind
+in GitHub Actions, a real T9k cluster); otherwise a local control plane that this conftest
+starts once per session (scripts/k8s/cluster.py: etcd, kube-apiserver, controller-manager,
+scheduler and kwok's simulated GPU nodes, built by scripts/k8s/build.py; K8S_MINOR picks the
+Kubernetes minor) and stops at the end of the session, also on failure and Ctrl-C.
+pytest-helm-charts reads the cluster through the `kube_config` fixture below. The first
+`cluster` test asks the API server once whether it answers; when it does not, every `cluster`
+test skips with one line, and CLUSTER_REQUIRED=1 (.ci/run, scripts/kind_e2e.sh) turns that skip
+into a failure, so a cluster run can never pass by skipping. Tests marked `kubelet` also need
+containers that really run (kind, T9k): on kwok's nodes they skip, saying so. The offline tests
+of this folder (test_*_offline.py) are not marked and run everywhere.
 """
 from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,7 +26,11 @@ import commands
 import waits
 from kube import Kube
 
+sys.path.insert(0, str(commands.ROOT / "scripts" / "k8s"))
+import cluster as local_cluster  # noqa: E402  (scripts/k8s/cluster.py)
+
 _REASON: dict[str, str | None] = {}
+_LOCAL: dict[str, "local_cluster.ControlPlane | None"] = {}
 
 
 def _kubeconfig_option(config: pytest.Config) -> str | None:
@@ -30,12 +40,39 @@ def _kubeconfig_option(config: pytest.Config) -> str | None:
         return None
 
 
+def cluster_paths(config: pytest.Config) -> list[str]:
+    """The kubeconfig files of the cluster: the one named, else the local control plane's
+    (started on first use). Empty when the local one cannot start (cluster_reason says why)."""
+    named = commands.kubeconfig_paths(_kubeconfig_option(config), os.environ)
+    if named:
+        return named
+    if "local" not in _LOCAL:
+        _LOCAL["local"] = None
+        try:
+            plane = local_cluster.ControlPlane(local_cluster.build.DEFAULT if not os.environ.get("K8S_MINOR")
+                                               else os.environ["K8S_MINOR"], log=print)
+            plane.start()
+            config.add_cleanup(plane.stop)
+            _LOCAL["local"] = plane
+        except (local_cluster.StartError, local_cluster.build.BuildError) as e:
+            _REASON["reason"] = commands.one_line(f"cluster tier: the local control plane did not start: {e}", 240)
+            _REASON["detail"] = str(e)
+    plane = _LOCAL["local"]
+    return [str(plane.kubeconfig)] if plane else []
+
+
 def cluster_reason(config: pytest.Config) -> str | None:
     """Why the cluster tier cannot run here, asked of the API server once per session."""
     if "reason" not in _REASON:
-        paths = commands.kubeconfig_paths(_kubeconfig_option(config), os.environ)
-        _REASON["reason"] = commands.unavailable_reason(paths, Kube.probe)
+        paths = cluster_paths(config)
+        if "reason" not in _REASON:
+            _REASON["reason"] = commands.unavailable_reason(paths, Kube.probe)
     return _REASON["reason"]
+
+
+def local_plane() -> "local_cluster.ControlPlane | None":
+    """The control plane this session started (None on a named cluster)."""
+    return _LOCAL.get("local")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -45,13 +82,32 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     reason = cluster_reason(item.config)
     if reason:
         if commands.required(os.environ):
-            pytest.fail(f"{reason} [CLUSTER_REQUIRED=1]", pytrace=False)
+            detail = _REASON.get("detail")
+            pytest.fail(f"{reason} [CLUSTER_REQUIRED=1]" + (f"\n{detail}" if detail else ""), pytrace=False)
         pytest.skip(reason)
+    if item.get_closest_marker("kubelet") is not None:
+        why = kubelet_reason(item.config)
+        if why:
+            if os.environ.get("KUBELET_REQUIRED", "") in ("1", "true", "yes"):
+                pytest.fail(f"{why} [KUBELET_REQUIRED=1]", pytrace=False)
+            pytest.skip(why)
+
+
+def kubelet_reason(config: pytest.Config) -> str | None:
+    """Why tests that need containers to run cannot (every Ready node is kwok's), or None."""
+    if "kubelet" not in _REASON:
+        kube = Kube(cluster_paths(config))
+        real = [n["metadata"]["name"] for n in kube.nodes()
+                if (n["metadata"].get("annotations") or {}).get(local_cluster.FAKE_NODE[0]) != local_cluster.FAKE_NODE[1]]
+        _REASON["kubelet"] = None if real else (
+            "needs containers that really run (kind: scripts/kind_e2e.sh, or a T9k cluster); "
+            "every node here is simulated by kwok")
+    return _REASON["kubelet"]
 
 
 @pytest.fixture(scope="session")
 def kubeconfig_paths(pytestconfig: pytest.Config) -> list[str]:
-    return commands.kubeconfig_paths(_kubeconfig_option(pytestconfig), os.environ)
+    return cluster_paths(pytestconfig)
 
 
 @pytest.fixture(scope="session")

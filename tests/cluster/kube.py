@@ -127,6 +127,17 @@ class Kube:
     def pods(self, ns: str, label_selector: str) -> list[dict]:
         return self._list(self.core.list_namespaced_pod, ns, kind="Pod", label_selector=label_selector)
 
+    def nodes(self) -> list[dict]:
+        return self._list(self.core.list_node, kind="Node")
+
+    def services(self, ns: str, label_selector: str = "") -> list[dict]:
+        return self._list(self.core.list_namespaced_service, ns, kind="Service", label_selector=label_selector)
+
+    def endpoint_slices(self, ns: str, label_selector: str = "") -> list[dict]:
+        discovery = self._client.DiscoveryV1Api(self.api)
+        return self._list(discovery.list_namespaced_endpoint_slice, ns, kind="EndpointSlice",
+                          label_selector=label_selector)
+
     def configmap(self, ns: str, name: str) -> dict | None:
         return self._get(self.core.read_namespaced_config_map, name, ns, kind="ConfigMap")
 

@@ -1,11 +1,15 @@
-"""Cluster tier: the workspace and serve stages for real, on CPU, in one namespace.
+"""Cluster tier: the workspace and serve stages in one namespace.
 
-1. workspace (values/ci-workspace.yaml): PVC, suspended Notebook, download Job of a tiny
-   public model; the Job completes and the objects hold the rendered spec.
-2. serve (values/ci-serve.yaml): vLLM's CPU image serves that model from the PVC with the
-   chart's own command line; the Deployment becomes available and `helm test` gets a completion.
-3. `helm uninstall` of the workspace keeps the PVC; a second workspace release on that PVC
-   downloads nothing ("nothing to do"), which also proves the data survived the uninstall.
+1. workspace (values/ci-workspace.yaml): PVC, Notebook, download Job of a tiny public model;
+   the PVC binds, the Job completes and the objects hold the rendered spec.
+2. serve (values/ci-serve.yaml): the Deployment becomes available, its Service selects the
+   serving pod on the port the chart names, and `helm test` runs its hook pod to completion.
+3. `helm uninstall` of the workspace keeps the PVC; a second workspace release adopts it
+   through storage.existingClaim.
+
+On kwok's simulated nodes no container runs: what the programs print and answer (the
+download's log, vLLM's completion, "nothing to do" on the second download) is checked by
+the tests marked `kubelet`, which need kind or a T9k cluster.
 """
 from __future__ import annotations
 
@@ -66,16 +70,12 @@ def workspace(tools, kube, namespace) -> dict:
     return wait_download(kube, namespace, WORKSPACE, DOWNLOAD_TIMEOUT)
 
 
-def test_workspace_downloads_the_model_into_a_kept_pvc(tools, kube, namespace, workspace):
+def test_workspace_makes_a_kept_pvc_and_the_rendered_objects(tools, kube, namespace, workspace):
     rendered = render(tools, WORKSPACE, namespace, values=[commands.CI_WORKSPACE])
     (cm,) = by_kind(rendered, "ConfigMap")
-    plan = json.loads(cm["data"]["download.json"])["model"]
-    log = job_log(kube, namespace, workspace)
-    assert f"model: downloading huggingface:{plan['repo']}@{plan['revision']} into {plan['target']}" in log, log
-
     pvc = kube.pvc(namespace, PVC)
     assert pvc["metadata"]["annotations"].get("helm.sh/resource-policy") == "keep"
-    assert pvc["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert pvc["spec"]["accessModes"] == by_kind(rendered, "PersistentVolumeClaim")[0]["spec"]["accessModes"]
     assert pvc["status"]["phase"] == "Bound"
 
     problems = []
@@ -91,7 +91,18 @@ def test_workspace_downloads_the_model_into_a_kept_pvc(tools, kube, namespace, w
     assert not problems, "\n".join(problems)
 
 
-def test_serve_answers_with_the_downloaded_model(tools, kube, namespace, workspace):
+@pytest.mark.kubelet
+def test_workspace_download_fetches_the_model(tools, kube, namespace, workspace):
+    rendered = render(tools, WORKSPACE, namespace, values=[commands.CI_WORKSPACE])
+    (cm,) = by_kind(rendered, "ConfigMap")
+    plan = json.loads(cm["data"]["download.json"])["model"]
+    log = job_log(kube, namespace, workspace)
+    assert f"model: downloading huggingface:{plan['repo']}@{plan['revision']} into {plan['target']}" in log, log
+
+
+@pytest.fixture(scope="module")
+def serving(tools, kube, namespace, workspace):
+    """The serve release, installed once its Deployment is available; uninstalled afterwards."""
     tools.run(commands.helm_install(tools, SERVE, namespace, values=[commands.CI_SERVE]))
     try:
         (want,) = by_kind(render(tools, SERVE, namespace, values=[commands.CI_SERVE]), "Deployment")
@@ -102,27 +113,73 @@ def test_serve_answers_with_the_downloaded_model(tools, kube, namespace, workspa
             problems=lambda: [p for p in map(waits.pod_problem, kube.pods(namespace, sel)) if p],
             events=lambda: waits.related_events(kube.events(namespace), [name]),
             extra=lambda: pod_logs(kube, namespace, sel))
-        have = kube.deployment(namespace, name)
-        assert diff(want["spec"]["template"]["spec"], have["spec"]["template"]["spec"]) == []
-        proc = tools.run(commands.helm_test(tools, SERVE, namespace))
-        assert '"choices"' in proc.stdout, proc.stdout
+        yield want
     finally:
         tools.run(commands.helm_uninstall(tools, SERVE, namespace), check=False)
 
 
-def test_uninstall_keeps_the_pvc_and_a_second_download_does_nothing(tools, kube, namespace, workspace):
+def test_serve_deployment_is_available_behind_its_service(tools, kube, namespace, serving):
+    have = kube.deployment(namespace, serving["metadata"]["name"])
+    assert diff(serving["spec"]["template"]["spec"], have["spec"]["template"]["spec"]) == []
+    (svc,) = by_kind(render(tools, SERVE, namespace, values=[commands.CI_SERVE]), "Service")
+    pods = kube.pods(namespace, ",".join(f"{k}={v}" for k, v in svc["spec"]["selector"].items()))
+    assert [p["metadata"]["name"] for p in pods] and all(p["status"]["phase"] == "Running" for p in pods), pods
+    # The Service's port targets a port the serving container declares (the endpoints
+    # controller resolves a named targetPort through the pod's container ports).
+    slices = waits.wait_for(
+        lambda: [s for s in kube.endpoint_slices(namespace, f"kubernetes.io/service-name={svc['metadata']['name']}")
+                 if s.get("endpoints")],
+        lambda s: waits.SUCCEEDED, what=f"EndpointSlice of Service {svc['metadata']['name']}", count=1, timeout=60)
+    ports = {(p["name"], p["port"]) for s in slices for p in s["ports"] or []}
+    container_ports = {(cp.get("name"), cp["containerPort"]) for c in have["spec"]["template"]["spec"]["containers"]
+                       for cp in c.get("ports", [])}
+    wanted = {(sp["name"], sp["targetPort"]) for sp in svc["spec"]["ports"]}
+    assert {name for name, _ in ports} == {name for name, _ in wanted}, (ports, wanted)
+    assert {port for _, port in ports} <= {port for _, port in container_ports}, (ports, container_ports)
+    addresses = {a for s in slices for e in s["endpoints"] for a in e["addresses"]}
+    assert addresses == {p["status"]["podIP"] for p in pods}, (addresses, pods)
+
+
+def test_helm_test_hook_runs_to_completion(tools, namespace, serving):
+    proc = tools.run(commands.helm_test(tools, SERVE, namespace, logs=False))
+    assert "Phase:          Succeeded" in proc.stdout or "Phase: Succeeded" in " ".join(proc.stdout.split()), \
+        proc.stdout
+
+
+@pytest.mark.kubelet
+def test_serve_answers_with_the_downloaded_model(tools, namespace, serving):
+    proc = tools.run(commands.helm_test(tools, SERVE, namespace))
+    assert '"choices"' in proc.stdout, proc.stdout
+
+
+@pytest.fixture(scope="module")
+def adopted(tools, kube, namespace, workspace):
+    """The workspace release uninstalled, then a second one on the kept PVC (existingClaim)."""
     before = kube.pvc(namespace, PVC)
     tools.run(commands.helm_uninstall(tools, WORKSPACE, namespace))
+    args = {"values": [commands.CI_WORKSPACE], "sets": [f"storage.existingClaim={PVC}", "notebook.enabled=false"]}
+    assert not by_kind(render(tools, AGAIN, namespace, **args), "PersistentVolumeClaim")
+    tools.run(commands.helm_install(tools, AGAIN, namespace, **args))
+    job = wait_download(kube, namespace, AGAIN, timeout=600)
+    yield before, job
+    tools.run(commands.helm_uninstall(tools, AGAIN, namespace), check=False)
+
+
+def test_uninstall_keeps_the_pvc_and_a_second_release_adopts_it(kube, namespace, adopted):
+    before, job = adopted
     after = kube.pvc(namespace, PVC)
     assert after is not None, "helm uninstall deleted the PVC"
     assert after["metadata"]["uid"] == before["metadata"]["uid"]
     assert not after["metadata"].get("deletionTimestamp"), after["metadata"]
     assert kube.jobs(namespace, selector(WORKSPACE)) == []
+    assert kube.pods(namespace, selector(WORKSPACE)) == [], "uninstall left pods of the release behind"
+    claims = [v["persistentVolumeClaim"]["claimName"] for v in job["spec"]["template"]["spec"]["volumes"]
+              if "persistentVolumeClaim" in v]
+    assert claims == [PVC], claims
 
-    args = {"values": [commands.CI_WORKSPACE], "sets": [f"storage.existingClaim={PVC}", "notebook.enabled=false"]}
-    assert not by_kind(render(tools, AGAIN, namespace, **args), "PersistentVolumeClaim")
-    tools.run(commands.helm_install(tools, AGAIN, namespace, **args))
-    job = wait_download(kube, namespace, AGAIN, timeout=600)
+
+@pytest.mark.kubelet
+def test_a_second_download_onto_the_kept_pvc_does_nothing(kube, namespace, adopted):
+    _, job = adopted
     log = job_log(kube, namespace, job)
     assert "nothing to do" in log and "model: downloading" not in log, log
-    tools.run(commands.helm_uninstall(tools, AGAIN, namespace))

@@ -372,23 +372,25 @@ def unreachable_kubeconfig(tmp_path: Path) -> str:
     return str(path)
 
 
-@pytest.mark.parametrize("setting", ["unset", "unreachable"])
+@pytest.mark.parametrize("setting", ["local-cannot-start", "unreachable"])
 def test_cluster_tests_skip_with_one_line_without_a_cluster(tmp_path, setting):
-    env = {} if setting == "unset" else {"KUBECONFIG": unreachable_kubeconfig(tmp_path)}
+    # No KUBECONFIG starts the local control plane; a minor that is not pinned cannot start.
+    env = {"K8S_MINOR": "0.0"} if setting == "local-cannot-start" else {"KUBECONFIG": unreachable_kubeconfig(tmp_path)}
     proc = run_cluster_tier(env)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     assert re.search(r"^\d+ skipped, \d+ deselected in ", out.splitlines()[-1]), out
     skips = [line for line in out.splitlines() if line.startswith("SKIPPED")]
     assert skips and all("cluster tier: " in line for line in skips), out
-    want = "KUBECONFIG is not set" if setting == "unset" else "does not answer"
+    want = ("the local control plane did not start: Kubernetes 0.0 is not pinned here"
+            if setting == "local-cannot-start" else "does not answer")
     assert all(want in line for line in skips), out
 
 
 def test_cluster_required_turns_the_skip_into_a_failure():
-    proc = run_cluster_tier({"CLUSTER_REQUIRED": "1"}, "-k", "upgrade")
+    proc = run_cluster_tier({"CLUSTER_REQUIRED": "1", "K8S_MINOR": "0.0"}, "-k", "upgrade")
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "KUBECONFIG is not set" in proc.stdout and "1 error" in proc.stdout, proc.stdout
+    assert "local control plane did not start" in proc.stdout and "1 error" in proc.stdout, proc.stdout
 
 
 # --- command lines -----------------------------------------------------------------------
