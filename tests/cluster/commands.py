@@ -230,6 +230,25 @@ def kubectl_create_dry_run(tools: Tools, namespace: str) -> list[str]:
             "--dry-run=server", "--validate=strict", "-f", "-"]
 
 
+def kubectl_apply_manifest(tools: Tools, namespace: str, field_manager: str) -> list[str]:
+    """Server-side apply of a manifest on stdin (as a GitOps controller syncs a rendered
+    folder), printing what the server kept as a JSON list."""
+    return [tools.kubectl, "--kubeconfig", tools.kubeconfig, "apply", "--namespace", namespace, "--server-side",
+            f"--field-manager={field_manager}", "--validate=strict", "--output=json", "--show-managed-fields",
+            "-f", "-"]
+
+
+def kubectl_diff_manifest(tools: Tools, namespace: str, field_manager: str) -> list[str]:
+    """What a server-side apply of the manifest on stdin would change (exit 0: nothing)."""
+    return [tools.kubectl, "--kubeconfig", tools.kubeconfig, "diff", "--namespace", namespace, "--server-side",
+            f"--field-manager={field_manager}", "-f", "-"]
+
+
+def kubectl_delete_manifest(tools: Tools, namespace: str) -> list[str]:
+    return [tools.kubectl, "--kubeconfig", tools.kubeconfig, "delete", "--namespace", namespace,
+            "--ignore-not-found", "--wait=false", "-f", "-"]
+
+
 def kubectl_flatten(kubectl: str) -> list[str]:
     """One self-contained kubeconfig from the files of $KUBECONFIG (pytest-helm-charts reads one file)."""
     return [kubectl, "config", "view", "--flatten", "--raw"]

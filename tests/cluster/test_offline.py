@@ -496,7 +496,11 @@ def test_every_kubectl_flag_exists_in_the_pinned_kubectl():
     tools = commands.Tools(helm="helm", kubectl=kubectl, kubeconfig="/k")
     global_flags = help_text([kubectl, "options"])
     for sub, argv in {"apply": commands.kubectl_apply_server_side(tools, ["f.yaml"]),
+                      "apply ": commands.kubectl_apply_manifest(tools, "n", "m"),
+                      "diff": commands.kubectl_diff_manifest(tools, "n", "m"),
+                      "delete": commands.kubectl_delete_manifest(tools, "n"),
                       "create": commands.kubectl_create_dry_run(tools, "n")}.items():
+        sub = sub.strip()
         text = help_text([kubectl, sub, "--help"]) + global_flags
         missing = [f for f in flags(argv) if f"{f}=" not in text and f"{f}:" not in text and f"{f} " not in text]
         assert not missing, f"kubectl {sub}: no such flag(s) {missing}"
