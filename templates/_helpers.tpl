@@ -69,6 +69,9 @@ The path plan: every directory a stage reads or writes, relative to the PVC
 root, computed in this one place so that the output of one stage is by
 construction the input of the next:
   base → sft (adapter, or full model) → sftModel (merged) → dpo → dpoModel.
+LoRA's merged models are models/<name>-sft and -dpo; another method's carry
+it (models/<name>-qlora-sft), so two methods on one PVC never overwrite each
+other's models or evaluations.
 Returns YAML; use with fromYaml.
 */}}
 {{- define "llama-factory.paths" -}}
@@ -77,14 +80,16 @@ Returns YAML; use with fromYaml.
 {{- $full := eq $method "full" }}
 {{- $sft := printf "saves/%s/%s/sft" $m $method }}
 {{- $dpo := printf "saves/%s/%s/dpo" $m $method }}
+{{- /* Merged models and evaluations of QLoRA (or full) runs never share a directory with LoRA's. */}}
+{{- $tag := ternary "" (printf "-%s" $method) (eq $method "lora") }}
 base: {{ printf "models/%s" $m }}
 sft: {{ $sft }}
-sftModel: {{ ternary $sft (printf "models/%s-sft" $m) $full }}
+sftModel: {{ ternary $sft (printf "models/%s%s-sft" $m $tag) $full }}
 dpo: {{ $dpo }}
-dpoModel: {{ ternary $dpo (printf "models/%s-dpo" $m) $full }}
+dpoModel: {{ ternary $dpo (printf "models/%s%s-dpo" $m $tag) $full }}
 data: data
 hfHome: .cache/huggingface
-eval: {{ printf "evals/%s" $m }}
+eval: {{ printf "evals/%s%s" $m $tag }}
 {{- end }}
 
 {{/*
@@ -281,12 +286,21 @@ securityContext:
 {{- end }}
 
 {{/*
-Labels of a pod: the chart's labels, the T9k queue label for pods the T9k
-scheduler places directly, and common.podLabels. Call with
-(dict "root" $ "component" "sft" "t9k" bool).
+Labels of a pod: the chart's labels that stay put across chart versions (no
+helm.sh/chart, no app.kubernetes.io/version: a Job's pod template is
+immutable, so a chart upgrade that relabelled it would fail), the T9k queue
+label for pods the T9k scheduler places directly, and common.podLabels. Call
+with (dict "root" $ "component" "sft" "t9k" bool); "versioned" true keeps
+the version labels (a bare Pod such as the helm test's, created anew each run).
 */}}
 {{- define "llama-factory.podLabels" -}}
+{{- if .versioned }}
 {{ include "llama-factory.labels" . }}
+{{- else }}
+{{ include "llama-factory.selectorLabels" . }}
+app.kubernetes.io/part-of: llama-factory
+app.kubernetes.io/managed-by: {{ .root.Release.Service | quote }}
+{{- end }}
 {{- if and .root.Values.common.scheduler.queue (not .t9k) }}
 scheduler.tensorstack.dev/queue: {{ .root.Values.common.scheduler.queue | quote }}
 {{- end }}
@@ -340,10 +354,17 @@ Renders a map of command-line flags as a list of "--flag=value" arguments
 {{/*
 Name of a stage object with a short hash of its content appended, so that a
 changed spec makes a new object instead of an immutable-field error on
-`helm upgrade`. Call with (dict "root" $ "stage" "sft" "content" $text).
+`helm upgrade`. Call with (dict "root" $ "stage" "sft" "content" $text). The
+pod template's extra labels and annotations are part of the content (they
+are immutable in a Job too); left out while unset, so names stay as before.
 */}}
 {{- define "llama-factory.hashedName" -}}
-{{- printf "%s-%s-%s" (include "llama-factory.prefix" .root) .stage (sha256sum .content | trunc 8) }}
+{{- $content := .content }}
+{{- $c := .root.Values.common }}
+{{- if or $c.podLabels $c.podAnnotations }}
+{{- $content = cat $content (toJson (list $c.podLabels $c.podAnnotations)) }}
+{{- end }}
+{{- printf "%s-%s-%s" (include "llama-factory.prefix" .root) .stage (sha256sum $content | trunc 8) }}
 {{- end }}
 
 {{- define "llama-factory.stageName" -}}

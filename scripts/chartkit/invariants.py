@@ -197,9 +197,10 @@ def plan(v: dict) -> dict[str, str]:
     m, method = v["model"]["name"], v["training"]["method"]
     sft, dpo = f"saves/{m}/{method}/sft", f"saves/{m}/{method}/dpo"
     full = method == "full"
-    return {"base": f"models/{m}", "sft": sft, "sftModel": sft if full else f"models/{m}-sft",
-            "dpo": dpo, "dpoModel": dpo if full else f"models/{m}-dpo", "data": "data",
-            "hfHome": ".cache/huggingface", "eval": f"evals/{m}"}
+    tag = "" if method == "lora" else f"-{method}"  # merged models of two methods never share a directory
+    return {"base": f"models/{m}", "sft": sft, "sftModel": sft if full else f"models/{m}{tag}-sft",
+            "dpo": dpo, "dpoModel": dpo if full else f"models/{m}{tag}-dpo", "data": "data",
+            "hfHome": ".cache/huggingface", "eval": f"evals/{m}{tag}"}
 
 
 def absolute(v: dict, rel: str) -> str:

@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""Mutation self-check of the offline test suite (run by hand, not in CI).
+
+Each mutant is one plausible fault a reasonable change to the chart could
+introduce - a small patch (one string replaced) against templates/ or
+values - mostly of the kind that shows only under values a user would set
+(another port, mount path, method, several workers or replicas, adapters
+served). For each git ref given, the script exports that commit's tree
+(chart and harness alike) into a temporary folder, checks that the unmutated
+suite passes there, then applies each mutant alone and runs the suite; a
+mutant is caught when the suite fails. It prints a table and a summary per
+ref, and exits 1 when a baseline fails or a mutant does not apply.
+
+    .venv/bin/python scripts/mutation_check.py                  # HEAD
+    .venv/bin/python scripts/mutation_check.py bdf1d85 HEAD     # before / after
+    .venv/bin/python scripts/mutation_check.py --only 3,7 HEAD  # some mutants
+    .venv/bin/python scripts/mutation_check.py --json out/mutation.json bdf1d85 HEAD
+
+The suite is `pytest -m "not cluster" -x` over tests/, without the peer tier
+(its LLaMA-Factory/DeepSpeed stack may be absent), the cluster tier and
+checkov (its own venv); --pytest-args replaces that selection. The Helm
+binaries are the repository's own (.tools/, linked into each export).
+
+The mutants are not a corpus the tests were written against: none of the
+tests names them, and a fault is caught only through a general property.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = ROOT / ".venv" / "bin" / "python"
+DEFAULT_ARGS = ["-m", "not cluster", "-x", "-q", "-p", "no:cacheprovider", "--ignore=tests/peer",
+                "--ignore=tests/cluster", "--ignore=tests/test_checkov.py", "--ignore=tests/gpu"]
+
+
+@dataclass(frozen=True)
+class Mutant:
+    file: str
+    old: str
+    new: str
+    why: str
+
+
+MUTANTS = [
+    Mutant("templates/serve.yaml", "containerPort: 8000", "containerPort: {{ $s.service.port | int }}",
+           "container port taken from the Service port (equal only at the default 8000)"),
+    Mutant("templates/serve.yaml", '"tensor-parallel-size" $s.tensorParallelSize', '"tensor-parallel-size" $s.replicas',
+           "--tensor-parallel-size from the replica count (both 1 by default)"),
+    Mutant("templates/serve.yaml", '"gpus" $s.tensorParallelSize', '"gpus" $s.replicas',
+           "GPU limit of a replica from the replica count"),
+    Mutant("templates/serve.yaml", "path: /health", "path: /healthz",
+           "liveness probe on a route vLLM does not serve"),
+    Mutant("templates/serve.yaml", '"lora-modules" (printf "%s=%s" $name', '"lora-modules" (printf "%s=%s" (base $src.model)',
+           "LoRA module served under the base directory's name, not the served model name"),
+    Mutant("templates/serve.yaml", '{{- include "llama-factory.selectorLabels" $ctx | nindent 4 }}\n  ports:',
+           '{{- include "llama-factory.selectorLabels" (dict "root" $ "component" "serving") | nindent 4 }}\n  ports:',
+           "Service selector names another component than the Deployment's pods"),
+    Mutant("templates/tests/test-serve.yaml", ':{{ .Values.serving.service.port }}/v1"', ':8000/v1"',
+           "helm test calls the default port, not serving.service.port"),
+    Mutant("templates/tests/test-serve.yaml", '"$base/completions"', '"$base/complete"',
+           "helm test posts to a route vLLM does not serve"),
+    Mutant("templates/_helpers.tpl", '"http://127.0.0.1:8000/v1/models"', '"http://127.0.0.1:8000/v1/model"',
+           "exec probe (API key set) on a misspelt route"),
+    Mutant("templates/_helpers.tpl", "- name: workspace\n  mountPath: {{ .root.Values.storage.mountPath }}",
+           "- name: workspace\n  mountPath: /t9k/mnt", "PVC mounted at the default path whatever storage.mountPath says"),
+    Mutant("templates/_helpers.tpl", "{{- default .Values.storage.name .Values.storage.existingClaim }}",
+           "{{- .Values.storage.name }}", "storage.existingClaim ignored by the pods"),
+    Mutant("templates/_helpers.tpl", "model: {{ $p.sftModel }}\nadapter: {{ $p.dpo }}",
+           "model: {{ $p.sftModel }}\nadapter: {{ $p.sft }}", "served DPO adapter is the SFT adapter"),
+    Mutant("templates/_helpers.tpl", "  {{- if $v.readOnly }}\n  readOnly: true",
+           "  {{- if not $v.readOnly }}\n  readOnly: true", "extra volumes' readOnly inverted"),
+    Mutant("templates/_helpers.tpl", "{{- if and $c.scheduler.queue (not .t9k) }}\nschedulerName",
+           "{{- if and $c.scheduler.queue .t9k }}\nschedulerName",
+           "t9k-scheduler set on T9k pods instead of plain Jobs and the Deployment"),
+    Mutant("templates/_helpers.tpl", "  {{- toYaml $v | nindent 2 }}\n  {{- else }}",
+           "  value: {{ toJson $v | quote }}\n  {{- else }}", "extraEnv valueFrom rendered as a literal value"),
+    Mutant("templates/_helpers.tpl", "  {{- if and .rdma .rdma.enabled }}\n  {{ .rdma.resourceName }}: 1\n  {{- end }}\n{{- end }}",
+           "{{- end }}", "RDMA device requested but not limited"),
+    Mutant("templates/_helpers.tpl", "sftModel: {{ ternary $sft ", "sftModel: {{ ternary $dpo ",
+           "full fine-tuning: DPO reads its own output instead of the SFT model"),
+    Mutant("templates/_helpers.tpl", 'value: {{ include "llama-factory.abs" (list . (include "llama-factory.paths" . | fromYaml).hfHome) | quote }}',
+           'value: {{ printf "/t9k/mnt/%s" (include "llama-factory.paths" . | fromYaml).hfHome | quote }}',
+           "HF_HOME under the default mount path"),
+    Mutant("templates/eval.yaml", "{{- if gt (int $e.gpus) 1 }}", "{{- if gt (int $e.gpus) 2 }}",
+           "two eval GPUs without parallelize=True (one GPU idle)"),
+    Mutant("templates/merge.yaml", '"resources" $m.resources "gpus" $m.gpus', '"resources" $m.resources "gpus" 0',
+           "merge on GPUs (exportDevice=auto) gets no GPU"),
+    Mutant("templates/training.yaml", "{{- if eq (int $t.workers) 1 }}", "{{- if le (int $t.workers) 2 }}",
+           "two workers launched with --master_addr=127.0.0.1 and no ssh check"),
+    Mutant("templates/training.yaml", "replicas: {{ $t.workers | int }}", "replicas: {{ $t.gpusPerWorker | int }}",
+           "DeepSpeedJob replicas from GPUs per worker"),
+    Mutant("templates/workspace.yaml", '"target" (include "llama-factory.abs" (list $ $p.base))',
+           '"target" (printf "/t9k/mnt/%s" $p.base)', "download target under the default mount path"),
+    Mutant("templates/workspace.yaml", "  name: {{ .Values.storage.name | quote }}", "  name: llama-factory",
+           "workspace PVC named by the default, not storage.name"),
+    Mutant("values.yaml", "    port: 8000\n", "    port: 80\n",
+           "default Service port changed (helm test must follow)"),
+    Mutant("values/8b-2xdp.yaml", "  tensorParallelSize: 1", "  tensorParallelSize: 3",
+           "preset serves with a tensor parallel size that does not divide the KV heads"),
+]
+
+
+def export(ref: str, dest: Path) -> None:
+    archive = subprocess.run(["git", "archive", ref], cwd=ROOT, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    (dest / ".tools").symlink_to(ROOT / ".tools")
+
+
+def run_suite(tree: Path, pytest_args: list[str], timeout: int) -> tuple[bool, float, str]:
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    t = time.monotonic()
+    try:
+        p = subprocess.run([str(PYTHON), "-m", "pytest", *pytest_args], cwd=tree, capture_output=True, text=True,
+                           env=env, timeout=timeout)
+        ok, tail = p.returncode == 0, (p.stdout + p.stderr).strip().splitlines()[-1:]
+    except subprocess.TimeoutExpired:
+        ok, tail = False, ["timeout"]
+    return ok, time.monotonic() - t, tail[0] if tail else ""
+
+
+def check_ref(ref: str, mutants: list[tuple[int, Mutant]], pytest_args: list[str], timeout: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="mutation-") as d:
+        tree = Path(d)
+        export(ref, tree)
+        ok, secs, tail = run_suite(tree, pytest_args, timeout)
+        print(f"[{ref}] baseline: {'passes' if ok else 'FAILS'} in {secs:.0f} s ({tail})", flush=True)
+        result = {"ref": ref, "baseline_ok": ok, "baseline_s": round(secs), "mutants": []}
+        if not ok:
+            return result
+        for i, m in mutants:
+            path = tree / m.file
+            text = path.read_text()
+            if text.count(m.old) != 1:
+                print(f"[{ref}] #{i:02d} does not apply ({text.count(m.old)} matches in {m.file})", flush=True)
+                result["mutants"].append({"id": i, "applied": False})
+                continue
+            path.write_text(text.replace(m.old, m.new))
+            try:
+                passed, secs, tail = run_suite(tree, pytest_args, timeout)
+            finally:
+                path.write_text(text)
+            verdict = "survived" if passed else "caught"
+            print(f"[{ref}] #{i:02d} {verdict:8s} {secs:4.0f} s  {m.file}: {m.why}  ({tail})", flush=True)
+            result["mutants"].append({"id": i, "applied": True, "caught": not passed, "seconds": round(secs),
+                                      "tail": tail})
+        return result
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("refs", nargs="*", default=["HEAD"], help="git refs whose suite and chart are checked")
+    ap.add_argument("--only", help="comma-separated mutant numbers")
+    ap.add_argument("--list", action="store_true", help="list the mutants and exit")
+    ap.add_argument("--timeout", type=int, default=900, help="seconds per suite run")
+    ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--pytest-args", help="replaces the default pytest selection (one string, shell-split)")
+    args = ap.parse_args(argv)
+    mutants = list(enumerate(MUTANTS, 1))
+    if args.list:
+        for i, m in mutants:
+            print(f"#{i:02d} {m.file}: {m.why}")
+        return 0
+    if args.only:
+        keep = {int(x) for x in args.only.split(",")}
+        mutants = [(i, m) for i, m in mutants if i in keep]
+    import shlex
+    pytest_args = shlex.split(args.pytest_args) if args.pytest_args else DEFAULT_ARGS
+    results = [check_ref(ref, mutants, pytest_args, args.timeout) for ref in args.refs]
+    bad = False
+    for r in results:
+        applied = [m for m in r["mutants"] if m["applied"]]
+        caught = sum(m["caught"] for m in applied)
+        bad |= not r["baseline_ok"] or len(applied) != len(mutants)
+        print(f"{r['ref']}: caught {caught} of {len(applied)} mutants"
+              + ("" if r["baseline_ok"] else " (baseline failed: nothing checked)"))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
