@@ -189,10 +189,15 @@ def helm_rollback(tools: Tools, release: str, namespace: str, revision: int, tim
     return _helm(tools, "rollback", release, str(revision), namespace=namespace) + ["--timeout", timeout]
 
 
-def helm_uninstall(tools: Tools, release: str, namespace: str, timeout: str = "10m") -> list[str]:
+def helm_uninstall(tools: Tools, release: str, namespace: str, timeout: str = "10m", wait: bool = True) -> list[str]:
     """`helm uninstall --wait`: returns once the release's objects are gone (bare --wait is a
     boolean in Helm 3 and the "watcher" strategy in Helm 4)."""
-    return _helm(tools, "uninstall", release, namespace=namespace) + ["--wait", "--timeout", timeout]
+    return _helm(tools, "uninstall", release, namespace=namespace) + (["--wait"] if wait else []) + [
+        "--timeout", timeout]
+
+
+def helm_status(tools: Tools, release: str, namespace: str) -> list[str]:
+    return _helm(tools, "status", release, namespace=namespace) + ["--output", "json"]
 
 
 def helm_test(tools: Tools, release: str, namespace: str, timeout: str = "10m", logs: bool = True) -> list[str]:

@@ -137,6 +137,15 @@ def tools(kube_config: str) -> commands.Tools:
 
 
 @pytest.fixture(scope="session")
+def tools_of(kube_config: str):
+    """major -> Tools with that pinned Helm (for tests that run both majors in one session)."""
+    from chartkit.helm import helm_path
+
+    return lambda major: commands.Tools(helm=str(helm_path(major)), kubectl=commands.kubectl_path(os.environ),
+                                        kubeconfig=kube_config, helm_major=major)
+
+
+@pytest.fixture(scope="session")
 def kube(kube_config: str) -> Kube:
     return Kube([kube_config])
 

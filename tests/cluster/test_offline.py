@@ -482,6 +482,7 @@ def test_every_helm_flag_exists_in_the_pinned_helm(major):
         "uninstall": commands.helm_uninstall(tools, "r", "n"),
         "test": commands.helm_test(tools, "r", "n"),
         "history": commands.helm_history(tools, "r", "n"),
+        "status": commands.helm_status(tools, "r", "n"),
         "template": commands.helm_template(tools, "r", "n", values=["values/8b.yaml"], sets=["a=b"], set_json=["c=1"]),
     }
     for sub, argv in built.items():
