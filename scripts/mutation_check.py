@@ -112,7 +112,9 @@ MUTANTS = [
 def export(ref: str, dest: Path) -> None:
     archive = subprocess.run(["git", "archive", ref], cwd=ROOT, capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
-    (dest / ".tools").symlink_to(ROOT / ".tools")
+    (dest / ".tools" / "bin").mkdir(parents=True)  # a real folder, which .helmignore skips
+    for tool in (ROOT / ".tools" / "bin").iterdir():
+        (dest / ".tools" / "bin" / tool.name).symlink_to(tool.resolve())
 
 
 def run_suite(tree: Path, pytest_args: list[str], timeout: int) -> tuple[bool, float, str]:

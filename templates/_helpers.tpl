@@ -354,15 +354,19 @@ Renders a map of command-line flags as a list of "--flag=value" arguments
 {{/*
 Name of a stage object with a short hash of its content appended, so that a
 changed spec makes a new object instead of an immutable-field error on
-`helm upgrade`. Call with (dict "root" $ "stage" "sft" "content" $text). The
-pod template's extra labels and annotations are part of the content (they
-are immutable in a Job too); left out while unset, so names stay as before.
+`helm upgrade`. Call with (dict "root" $ "stage" "sft" "content" $text).
+Also hashed, beside the caller's pod spec: the pod template's metadata (extra
+labels and annotations, the T9k queue label; immutable in a Job too) while
+set, and a DeepSpeedJob's worker block (replicas: the world size).
 */}}
 {{- define "llama-factory.hashedName" -}}
 {{- $content := .content }}
 {{- $c := .root.Values.common }}
-{{- if or $c.podLabels $c.podAnnotations }}
-{{- $content = cat $content (toJson (list $c.podLabels $c.podAnnotations)) }}
+{{- if or $c.podLabels $c.podAnnotations $c.scheduler.queue }}
+{{- $content = cat $content (toJson (list $c.podLabels $c.podAnnotations $c.scheduler.queue)) }}
+{{- end }}
+{{- if has .stage (list "sft" "dpo") }}
+{{- $content = cat $content (toJson (list .root.Values.training.workers .root.Values.training.restartPolicy)) }}
 {{- end }}
 {{- printf "%s-%s-%s" (include "llama-factory.prefix" .root) .stage (sha256sum $content | trunc 8) }}
 {{- end }}

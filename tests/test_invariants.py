@@ -122,6 +122,15 @@ def test_upgrade_rule_over_pod_labels():
         o["metadata"]["name"] for o in b.objects if o["kind"] in inv.BATCH)
 
 
+@pytest.mark.parametrize("before,after", [
+    ("training.workers=2", "training.workers=3"),  # the world size sits outside the hashed pod spec
+    ("common.scheduler.queue=team-a", "common.scheduler.queue=team-b"),  # a Job pod label only
+])
+def test_upgrade_rule_over_settings_outside_the_pod_spec(before, after):
+    a, b = load(release("8b.yaml", before)), load(release("8b.yaml", after))
+    assert inv.upgrade_rule(a, b) == []
+
+
 # ---------------------------------------------------------------------------
 # Every invariant fails on a render broken the way a template fault breaks it.
 

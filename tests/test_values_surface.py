@@ -1,12 +1,15 @@
 """Every option a values file offers reaches the rendered objects: each leaf of
 values.yaml is changed to another valid value and the render must change.
-A value that changes nothing is dead (or documented wrongly)."""
+A value that changes nothing is dead (or documented wrongly). With the leaf
+changed, every invariant (chartkit/invariants.py) still holds, and the pair
+before/after obeys the upgrade rule."""
 import json
 
 import pytest
 import yaml
 
 from chartkit import helm
+from chartkit import invariants as inv
 from chartkit.chart import ROOT
 
 VALUES = yaml.safe_load((ROOT / "values.yaml").read_text())
@@ -177,6 +180,24 @@ def test_value_reaches_the_render(path, value):
     assert before.returncode == 0, before.stderr
     assert after.returncode == 0, f"{path}={new!r} should be valid: {after.stderr}"
     assert before.stdout != after.stdout, f"{path}: changing it from {value!r} to {new!r} changed nothing"
+
+
+def loaded(*set_json) -> inv.Render:
+    proc = helm_run(*set_json)
+    assert proc.returncode == 0, proc.stderr
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    objects = tuple(d for d in yaml.load_all(proc.stdout, Loader=loader) if d)
+    return inv.Render(objects, inv.values_of(RICH, (), set_json), "llama31")
+
+
+@pytest.mark.parametrize("path,value", LEAVES, ids=[p for p, _ in LEAVES])
+def test_invariants_hold_with_the_leaf_changed(path, value):
+    ctx = CONTEXT.get(path, [])
+    change = f"{path}={json.dumps(mutate(path, value))}"
+    before, after = loaded(*ctx), loaded(*ctx, change)
+    found = inv.check(after)
+    assert not found, f"{change}:\n" + "\n".join(f"{k}: {p}" for k, ps in found.items() for p in ps)
+    assert inv.upgrade_rule(before, after) == [], change
 
 
 @pytest.mark.parametrize("path", sorted(CHECK_ONLY))

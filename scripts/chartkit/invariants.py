@@ -978,11 +978,14 @@ def _batch_jobs(r: Render) -> dict[tuple, dict]:
 
 
 def job_content(r: Render, o: dict) -> str:
-    """All a job runs with: its spec (pod template included) and the data of
-    the ConfigMaps it mounts; ConfigMap names are replaced by their data."""
-    spec = copy.deepcopy(o["spec"])
+    """What of a job cannot change in place, with the data of the ConfigMaps it
+    mounts (ConfigMap names replaced by their data): a Job's pod template
+    (immutable; backoffLimit, activeDeadlineSeconds and the TTL may change),
+    a DeepSpeedJob's whole spec (the controller does not re-apply a changed
+    spec to a job it has started)."""
+    spec = copy.deepcopy(o["spec"] if o["kind"] == "DeepSpeedJob" else {"template": o["spec"]["template"]})
     maps = configmaps(r)
-    for _, pspec, _ in pod_templates([{**o, "spec": spec}]):
+    for _, pspec, _ in pod_templates([{**o, "spec": spec} if o["kind"] == "DeepSpeedJob" else {"kind": "Job", "spec": spec}]):
         for vol in pspec.get("volumes") or []:
             if "configMap" in vol:
                 vol["configMap"] = {"data": maps.get(vol["configMap"].get("name"))}
@@ -1018,6 +1021,9 @@ def upgrade_rule(a: Render, b: Render) -> list[str]:
     unchanged keeps its name (nothing else - labels, the chart version, other
     stages' settings - re-runs finished work). ConfigMaps keep their names."""
     out = []
+    if (a.release, a.values.get("nameOverride"), a.values.get("fullnameOverride")) != \
+            (b.release, b.values.get("nameOverride"), b.values.get("fullnameOverride")):
+        return out  # other object names: another release, not an upgrade of this one
     ja, jb = _batch_jobs(a), _batch_jobs(b)
     for key in ja.keys() & jb.keys():
         oa, ob = ja[key], jb[key]
