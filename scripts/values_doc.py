@@ -63,6 +63,15 @@ def security_context():
 DNS = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 OPT_DNS = r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$"
 REPO = r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$"
+# Kubernetes' label syntax (apimachinery's IsQualifiedName and IsValidLabelValue): keys are an
+# optional DNS-subdomain prefix and a name of at most 63 characters; values at most 63.
+QUALIFIED_NAME = (r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+                  r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$"
+LABELS = {"type": "object", "propertyNames": {"pattern": QUALIFIED_NAME, "maxLength": 317},
+          "additionalProperties": {"type": "string", "maxLength": 63, "pattern": LABEL_VALUE}}
+ANNOTATIONS = {"type": "object", "propertyNames": {"pattern": QUALIFIED_NAME, "maxLength": 317},
+               "additionalProperties": {"type": "string"}}
 MEM = {"type": "string", "pattern": r"^[1-9][0-9]*(Mi|Gi|Ti)$"}
 CPU = {"oneOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string", "pattern": r"^([0-9]+(\.[0-9]+)?|[1-9][0-9]*m)$"}]}
 EXTRA_ARGS = {"type": "object", "propertyNames": {"pattern": r"^[a-z][a-z0-9_]*$"},
@@ -152,11 +161,11 @@ def spec() -> dict:
                 "imagePullSecrets": {"type": "array", "items": S(maxLength=253, pattern=DNS)},
                 "scheduler": obj({"queue": S(maxLength=63, pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$"),
                                   "priority": I(minimum=0, maximum=100)}),
-                "nodeSelector": {"type": "object", "additionalProperties": S()},
+                "nodeSelector": copy.deepcopy(LABELS),
                 "tolerations": {"type": "array", "items": {"type": "object"}},
                 "affinity": {"type": "object"},
-                "podLabels": {"type": "object", "additionalProperties": S()},
-                "podAnnotations": {"type": "object", "additionalProperties": S()},
+                "podLabels": copy.deepcopy(LABELS),
+                "podAnnotations": copy.deepcopy(ANNOTATIONS),
                 "extraEnv": {"type": "object", "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
                              "additionalProperties": {"oneOf": [S(), {"type": "number"}, B,
                                                                 obj({"valueFrom": {"type": "object"}})]}},
@@ -179,7 +188,7 @@ def spec() -> dict:
                 "storageClass": S(maxLength=253, pattern=OPT_DNS),
                 "accessModes": {"type": "array", "minItems": 1, "uniqueItems": True,
                                 "items": S(enum=["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod"])},
-                "annotations": {"type": "object", "additionalProperties": S()},
+                "annotations": copy.deepcopy(ANNOTATIONS),
                 "mountPath": S(pattern=r"^/[A-Za-z0-9._/-]*[A-Za-z0-9._-]$"),
             }),
             "notebook": obj({
