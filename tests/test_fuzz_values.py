@@ -16,6 +16,11 @@ defaults, preset, --set-json; null deletes a default key):
     no plain scalar that PyYAML and go-yaml read as different types, and
     nothing the API server refuses on sight (duplicate volumes or mount paths,
     a Deployment selector that misses its pods);
+  * what renders from schema-valid values keeps every invariant of
+    chartkit/invariants.py (path chain, GPU arithmetic, launcher, ConfigMap
+    and volume wiring, secret flow, vLLM routes, served model, labels; the
+    API-server rules run with the checks above), as the presets and every
+    changed leaf do (test_invariants.py, test_values_surface.py);
   * Helm 3 and 4 agree: the same objects, or the same kind of failure;
   * values the schema rejects (a wrong type, a broken bound/pattern/enum, an
     unknown key) fail with "values don't meet the specifications of the schema".

@@ -832,9 +832,11 @@ def manifest_problems(objects) -> list[Problem]:
 def apiserver_problems(objects) -> list[Problem]:
     """What the API server refuses that no JSON schema says: duplicate volume
     names, duplicate or dangling volume mounts, a Deployment whose selector does
-    not select its own pods."""
+    not select its own pods, and the rules of chartkit.invariants.apiserver_rules
+    (name formats, label and annotation syntax, Service -> selector -> port, ...)."""
+    from .invariants import apiserver_rules
     from .testkit import pod_templates
-    out = []
+    out = [Problem(f"apiserver {_rule_kind(m)}", m) for m in apiserver_rules(objects)]
     for o, spec, _meta in pod_templates(objects):
         what = f"{o['kind']}/{o['metadata']['name']}"
         vols = [v.get("name") for v in spec.get("volumes") or []]
@@ -858,6 +860,21 @@ def apiserver_problems(objects) -> list[Problem]:
                 out.append(Problem("apiserver selector does not match template",
                                    f"Deployment/{o['metadata']['name']}: selector {sel} vs labels {labels}"))
     return out
+
+
+def _rule_kind(message: str) -> str:
+    """A signature for an API-server rule message: its text without names and values."""
+    text = message.rsplit(": ", 1)[-1]
+    return re.sub(r"'[^']*'|\"[^\"]*\"|\d+|\{.*\}|\[.*\]", "_", text)[:80]
+
+
+def invariant_problems(objects, values: dict) -> list[Problem]:
+    """chartkit.invariants over a render of schema-valid values (the API-server
+    rules run in apiserver_problems)."""
+    from . import invariants
+    found = invariants.check(invariants.Render(tuple(objects), values, RELEASE),
+                             only=set(invariants.PER_RENDER) - {"api_server"})
+    return [Problem(f"invariant {name}", m) for name, msgs in found.items() for m in msgs]
 
 
 _POOL = ThreadPoolExecutor(2)
@@ -939,6 +956,8 @@ def check(ex: Example) -> Result:
     except (KeyError, TypeError, AttributeError) as e:
         if not res.problems:
             res.problems.append(Problem("objects malformed", repr(e)))
+    if res.valid and not res.problems:
+        res.problems += invariant_problems(objects, values)
     return res
 
 
