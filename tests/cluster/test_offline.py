@@ -388,7 +388,7 @@ def test_cluster_tests_skip_with_one_line_without_a_cluster(tmp_path, setting):
 
 
 def test_cluster_required_turns_the_skip_into_a_failure():
-    proc = run_cluster_tier({"CLUSTER_REQUIRED": "1", "K8S_MINOR": "0.0"}, "-k", "upgrade")
+    proc = run_cluster_tier({"CLUSTER_REQUIRED": "1", "K8S_MINOR": "0.0"}, "-k", "rollback")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "local control plane did not start" in proc.stdout and "1 error" in proc.stdout, proc.stdout
 
