@@ -125,8 +125,15 @@ def verify(ex: fuzz.Example, expect_valid: bool) -> None:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _summary():
+def _summary(request):
+    import time
+    start = time.monotonic()
     yield
+    secs = time.monotonic() - start
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter and STATS["examples"]:
+        reporter.write_line(f"fuzz ({PROFILE}): {STATS['examples']} examples rendered and checked in {secs:.0f} s "
+                            f"({STATS['examples'] / secs:.1f} examples/s), {STATS['failing']} failing")
     if COLLECT:
         Path(COLLECT).with_suffix(".stats.json").write_text(json.dumps(STATS, indent=1, sort_keys=True))
 
