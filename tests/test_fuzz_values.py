@@ -130,10 +130,11 @@ def _summary(request):
     start = time.monotonic()
     yield
     secs = time.monotonic() - start
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter and STATS["examples"]:
-        reporter.write_line(f"fuzz ({PROFILE}): {STATS['examples']} examples rendered and checked in {secs:.0f} s "
-                            f"({STATS['examples'] / secs:.1f} examples/s), {STATS['failing']} failing")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if capture and STATS["examples"]:
+        with capture.global_and_fixture_disabled():
+            print(f"\nfuzz ({PROFILE}): {STATS['examples']} examples rendered and checked in {secs:.0f} s "
+                  f"({STATS['examples'] / secs:.1f} examples/s), {STATS['failing']} failing")
     if COLLECT:
         Path(COLLECT).with_suffix(".stats.json").write_text(json.dumps(STATS, indent=1, sort_keys=True))
 
