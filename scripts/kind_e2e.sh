@@ -95,4 +95,5 @@ kind create cluster --name "$CLUSTER" --image "$NODE_IMAGE" --kubeconfig "$KUBEC
   crd/deepspeedjobs.batch.tensorstack.dev crd/notebooks.tensorstack.dev
 
 # CLUSTER_REQUIRED=1: an unreachable cluster fails the run instead of skipping every test.
-CLUSTER_REQUIRED=1 .venv/bin/python -m pytest -m cluster tests/cluster -p no:cacheprovider "$@"
+# KUBELET_REQUIRED=1: the tests of running containers (marked kubelet) must run here too.
+CLUSTER_REQUIRED=1 KUBELET_REQUIRED=1 .venv/bin/python -m pytest -m cluster tests/cluster -p no:cacheprovider "$@"

@@ -49,8 +49,12 @@ def cluster_paths(config: pytest.Config) -> list[str]:
     if "local" not in _LOCAL:
         _LOCAL["local"] = None
         try:
-            plane = local_cluster.ControlPlane(local_cluster.build.DEFAULT if not os.environ.get("K8S_MINOR")
-                                               else os.environ["K8S_MINOR"], log=print)
+            minor = os.environ.get("K8S_MINOR") or local_cluster.build.DEFAULT
+            # The pinned kubectl of the same minor (scripts/install_helm.py), when there is one.
+            same = sorted(commands.ROOT.glob(f".tools/kubectl-v{minor}.*/kubectl"))
+            if same and not os.environ.get("CLUSTER_KUBECTL"):
+                os.environ["CLUSTER_KUBECTL"] = str(same[-1])
+            plane = local_cluster.ControlPlane(minor, log=print, kubectl=os.environ.get("CLUSTER_KUBECTL"))
             plane.start()
             config.add_cleanup(plane.stop)
             _LOCAL["local"] = plane
@@ -85,12 +89,28 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             detail = _REASON.get("detail")
             pytest.fail(f"{reason} [CLUSTER_REQUIRED=1]" + (f"\n{detail}" if detail else ""), pytrace=False)
         pytest.skip(reason)
+    if item.get_closest_marker("kwok") is not None:
+        why = kwok_reason(item.config)
+        if why:
+            pytest.skip(why)
     if item.get_closest_marker("kubelet") is not None:
         why = kubelet_reason(item.config)
         if why:
             if os.environ.get("KUBELET_REQUIRED", "") in ("1", "true", "yes"):
                 pytest.fail(f"{why} [KUBELET_REQUIRED=1]", pytrace=False)
             pytest.skip(why)
+
+
+def kwok_reason(config: pytest.Config) -> str | None:
+    """Why tests that need the local control plane's simulated nodes cannot run, or None."""
+    if "kwok" not in _REASON:
+        want = {n["metadata"]["name"] for n in local_cluster.node_objects(
+            yaml.safe_load(local_cluster.NODES_FILE.read_text()))}
+        have = {n["metadata"]["name"] for n in Kube(cluster_paths(config)).nodes()}
+        _REASON["kwok"] = None if want <= have else (
+            "needs the simulated GPU nodes of scripts/k8s/nodes.yaml, whose pods exit 0 at once "
+            "(the local control plane); this cluster lacks " + ", ".join(sorted(want - have)))
+    return _REASON["kwok"]
 
 
 def kubelet_reason(config: pytest.Config) -> str | None:

@@ -9,7 +9,7 @@
 
 Job pods run on kwok's simulated nodes: they are scheduled, start and exit 0 without running
 their command (scripts/k8s/kwok.yaml), which is what the Job, TTL and garbage-collection
-controllers act on.
+controllers act on; the tests that need that are marked `kwok` (on kind the merge would run).
 """
 from __future__ import annotations
 
@@ -71,6 +71,7 @@ def pods_of_job(kube, ns: str, job: dict) -> list[dict]:
     return kube.pods(ns, f"batch.kubernetes.io/job-name={job['metadata']['name']}")
 
 
+@pytest.mark.kwok  # its Job pods must exit 0 at once
 def test_noop_upgrade_leaves_a_finished_job_alone_and_a_change_replaces_it(tools, kube, pvc_namespace):
     namespace = pvc_namespace
     release = "merge-life"
@@ -97,6 +98,7 @@ def test_noop_upgrade_leaves_a_finished_job_alone_and_a_change_replaces_it(tools
     del second
 
 
+@pytest.mark.kwok  # its Job pods must exit 0 at once
 def test_uninstall_leaves_no_orphan_pods(tools, kube, pvc_namespace):
     namespace = pvc_namespace
     release = "orphans"
@@ -112,6 +114,7 @@ def test_uninstall_leaves_no_orphan_pods(tools, kube, pvc_namespace):
                    what="the uninstalled Jobs' pods to be deleted", count=1, timeout=60, interval=1)
 
 
+@pytest.mark.kwok  # its Job pods must exit 0 at once
 def test_hand_made_pvc_is_refused_by_a_plain_install_and_adopted_by_existing_claim(tools, kube, namespace_factory):
     """The original example's README had users create `llama-factory` by hand."""
     namespace = namespace_factory(commands.unique_name("llf-handmade")).name

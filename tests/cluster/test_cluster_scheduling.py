@@ -20,7 +20,7 @@ import waits
 from chartkit.chart import STAGES, presets
 from chartkit.testkit import pod_templates
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.kwok]
 
 ORIGINAL_NODE = "a100-40gb-x2-0"  # the original example's node: 2 x A100 40GB
 GPU = "nvidia.com/gpu"
