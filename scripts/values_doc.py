@@ -68,6 +68,9 @@ REPO = r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$"
 QUALIFIED_NAME = (r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
                   r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$"
+# An extended resource (IsExtendedResourceName): a qualified name whose prefix, a DNS subdomain, is required.
+EXTENDED_RESOURCE = (r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/"
+                     r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 LABELS = {"type": "object", "propertyNames": {"pattern": QUALIFIED_NAME, "maxLength": 317},
           "additionalProperties": {"type": "string", "maxLength": 63, "pattern": LABEL_VALUE}}
 ANNOTATIONS = {"type": "object", "propertyNames": {"pattern": QUALIFIED_NAME, "maxLength": 317},
@@ -173,7 +176,7 @@ def spec() -> dict:
                                  "additionalProperties": obj({"mountPath": S(pattern=r"^/[A-Za-z0-9._/-]*$"), "readOnly": B,
                                                               "source": {"type": "object", "minProperties": 1, "maxProperties": 1}},
                                                              required=["mountPath", "source"])},
-                "gpu": obj({"resourceName": S(pattern=r"^([A-Za-z0-9.-]+/[A-Za-z0-9._-]+)?$"),
+                "gpu": obj({"resourceName": S(pattern=EXTENDED_RESOURCE.replace("^", "^(", 1).replace("$", ")?$")),
                             "memoryGiB": N(minimum=1, maximum=4096)}),
                 "huggingface": obj({"endpoint": S(pattern=r"^(https?://.+)?$"),
                                     "existingSecret": S(maxLength=253, pattern=OPT_DNS), "tokenKey": S(minLength=1)}),
@@ -219,7 +222,7 @@ def spec() -> dict:
                 "backoffLimit": I(minimum=0, maximum=100), "activeDeadlineSeconds": nullint(minimum=1),
                 "cleanUpPolicy": S(enum=["All", "Unfinished", "None"]),
                 "multiWorkerSecurityContext": security_context(),
-                "rdma": obj({"enabled": B, "resourceName": S(pattern=r"^[A-Za-z0-9.-]+/[A-Za-z0-9._-]+$")}),
+                "rdma": obj({"enabled": B, "resourceName": S(pattern=EXTENDED_RESOURCE)}),
             }),
             "sft": train_stage({"packing": B}),
             "dpo": train_stage({"prefBeta": N(exclusiveMinimum=0, maximum=100),

@@ -184,6 +184,7 @@ FOUND = [
     pinned("8b.yaml", common__extraVolumes={"dshm": {"mountPath": "/cache", "source": {"emptyDir": {}}}}),
     pinned("8b.yaml", training__rdma__enabled=True,
            common__containerSecurityContext={"capabilities": {"add": "IPC_LOCK"}}),  # template crash
+    pinned("8b.yaml", training__rdma__enabled=True, training__rdma__resourceName="a9Hn/P"),  # resource prefix
 ]
 # Open: free-form Kubernetes fragments (pod security context, affinity, tolerations, volume
 # sources, valueFrom) are typed only "object" in values.schema.json, so a malformed one renders
