@@ -133,6 +133,14 @@ states per parameter; ZeRO shards what its stage covers across all GPUs.
 {{- end }}
 {{- end }}
 {{- end }}
+{{- /* Flags the chart derives from typed values (probes, GPU limit, Service and helm test follow them). */}}
+{{- $ownedFlags := dict "port" "nothing: vLLM listens on 8000, the container port the probes and the Service target (serving.service.port sets the Service's port)" "tensor-parallel-size" "serving.tensorParallelSize (also the GPU limit)" "served-model-name" "serving.servedModelName" "lora-modules" "serving.lora and serving.model" "enable-lora" "serving.lora" }}
+{{- range $flag, $_ := $s.extraArgs }}
+{{- $use := get $ownedFlags (replace "_" "-" $flag) }}
+{{- if $use }}
+{{- $errors = append $errors (printf "serving.extraArgs.%s: the chart sets --%s itself. Fix: remove serving.extraArgs.%s and set %s." $flag (replace "_" "-" $flag) $flag $use) }}
+{{- end }}
+{{- end }}
 {{- if ne (mod (int $v.model.numKeyValueHeads) (int $s.tensorParallelSize)) 0 }}
 {{- $errors = append $errors (printf "serving.tensorParallelSize: %d does not divide the model's %d key/value heads (model.numKeyValueHeads), which vLLM requires. Fix: use 1, 2, 4 or 8." (int $s.tensorParallelSize) (int $v.model.numKeyValueHeads)) }}
 {{- end }}

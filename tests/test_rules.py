@@ -85,6 +85,13 @@ rule("max-lora-rank-override", "serving.extraArgs.max-lora-rank", "8b.yaml", ("s
       for r in (8, 15, 16, 32)],
      lambda v: v["serving"]["extraArgs"]["max-lora-rank"] < v["training"]["lora"]["rank"])
 
+# Flags the chart derives from typed values cannot be overridden through serving.extraArgs.
+OWNED_FLAGS = ("port", "tensor-parallel-size", "tensor_parallel_size", "served-model-name", "lora-modules", "enable-lora")
+rule("owned-vllm-flags", "serving.extraArgs.", "8b.yaml", ("serve",),
+     [{"serving.extraArgs": {f: val}} for f, val in zip(OWNED_FLAGS + ("enforce-eager", "max-num-seqs"),
+                                                         (9000, 2, 2, "x", "x=/y", True, True, 64))],
+     lambda v: any(f.replace("_", "-") in OWNED_FLAGS for f in v["serving"]["extraArgs"]))
+
 # Evaluation holds the bf16 model on eval.gpus cards at 90 %.
 rule("eval-fits", "eval.gpus", "8b.yaml", ("eval",),
      [{"model.parametersBillion": p, "eval.gpus": g, "common.gpu.memoryGiB": 40}

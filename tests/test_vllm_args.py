@@ -33,7 +33,7 @@ def test_rendered_vllm_args_are_valid(preset, variant):
 @pytest.mark.parametrize("extra,needle", [
     ("serving.extraArgs.tensor-paralel-size=2", "did you mean --tensor-parallel-size"),
     ("serving.extraArgs.max-model-len=lots", "max-model-len"),
-    ("serving.extraArgs.enable-lora=yes", "takes no value"),
+    ("serving.extraArgs.disable-log-stats=yes", "takes no value"),
     ("serving.extraArgs.dtype=bfloat17", "dtype"),
 ])
 def test_misspelled_vllm_flag_fails_with_the_flag_table(extra, needle):
