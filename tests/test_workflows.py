@@ -33,6 +33,35 @@ def test_ci_runs_the_readme_command_the_cluster_tier_and_packages_the_chart():
     assert "scripts/kind_e2e.sh" in runs[kind]
     (package,) = [j for j, r in runs.items() if "helm3 package ." in r]
     assert "actions/upload-artifact" in uses[package]
+    # make test runs the cluster tier on the local control plane of both pinned minors.
+    (test,) = [j for j, r in runs.items() if "make test" in r]
+    assert "actions/setup-go" in uses[test]
+    env = next(s.get("env") or {} for s in doc["jobs"][test]["steps"] if "make test" in str(s.get("run", "")))
+    assert env.get("CLUSTER_REQUIRED") == "1" and env.get("K8S_MINORS") == "1.34 1.37", env
+
+
+def test_ci_builds_the_image_the_chart_pulls_and_pushes_it_only_on_tags():
+    from image_ref import image_ref
+
+    doc, _ = check_workflows.load(ROOT / ".github/workflows/ci.yaml")
+    on = doc.get("on", doc.get(True))  # YAML 1.1 reads a bare `on` key as true
+    assert on["push"]["tags"] == ["v*"], on
+    (job,) = [j for j in doc["jobs"].values()
+              if any(str(s.get("uses", "")).startswith("docker/build-push-action@") for s in j["steps"])]
+    build = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("docker/build-push-action@"))
+    assert build["with"]["context"] == "images/llama-factory"
+    assert build["with"]["push"] == "${{ env.PUSH == 'true' }}"
+    assert job["env"]["PUSH"] == "${{ startsWith(github.ref, 'refs/tags/v') }}"
+    login = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("docker/login-action@"))
+    assert login["if"] == "env.PUSH == 'true'" and "secrets." in login["with"]["password"]
+    assert "scripts/image_ref.py llamaFactory" in " ".join(str(s.get("run", "")) for s in job["steps"])
+    # The reference it pushes is the one every training stage renders.
+    from chartkit import helm
+
+    objects = helm.render(helm.Release(values=("values/8b.yaml",), sets=("stages={workspace}",)))
+    pod = next(o for o in objects if o["kind"] == "Job")
+    assert pod["spec"]["template"]["spec"]["containers"][0]["image"] == image_ref("llamaFactory")
+    assert image_ref("llamaFactory", "mirror.example/ml").startswith("mirror.example/ml/")
 
 
 def write(tmp_path, text: str):
