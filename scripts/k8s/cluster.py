@@ -15,6 +15,7 @@ kwok, started directly with the flags envtest and kwokctl use, on loopback only.
     python scripts/k8s/cluster.py up -- pytest -m cluster tests/cluster   # runs a command on it
 
 The cluster tier's pytest fixture (tests/cluster/conftest.py) uses ControlPlane directly.
+KEEP_CLUSTER_DIR=1 keeps the temp dir (logs, etcd data, kubeconfig) after the stop.
 """
 from __future__ import annotations
 

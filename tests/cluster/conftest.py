@@ -65,6 +65,14 @@ def cluster_paths(config: pytest.Config) -> list[str]:
     return [str(plane.kubeconfig)] if plane else []
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """After a failing run on the local control plane, the tail of every component's log
+    (before the plane is stopped and its folder removed)."""
+    plane = _LOCAL.get("local")
+    if plane is not None and session.testsfailed:
+        print(f"\nlocal control plane ({plane.version}) logs after {session.testsfailed} failure(s):\n{plane.logs(40)}")
+
+
 def cluster_reason(config: pytest.Config) -> str | None:
     """Why the cluster tier cannot run here, asked of the API server once per session."""
     if "reason" not in _REASON:
