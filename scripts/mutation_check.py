@@ -102,8 +102,8 @@ MUTANTS = [
            '"target" (printf "/t9k/mnt/%s" $p.base)', "download target under the default mount path"),
     Mutant("templates/workspace.yaml", "  name: {{ .Values.storage.name | quote }}", "  name: llama-factory",
            "workspace PVC named by the default, not storage.name"),
-    Mutant("values.yaml", "    port: 8000\n", "    port: 80\n",
-           "default Service port changed (helm test must follow)"),
+    Mutant("values.yaml", "    failureThreshold: 60\n", "    failureThreshold: 6\n",
+           "startup budget of one minute: the probe restarts a pod still loading the model"),
     Mutant("values/8b-2xdp.yaml", "  tensorParallelSize: 1", "  tensorParallelSize: 3",
            "preset serves with a tensor parallel size that does not divide the KV heads"),
 ]
