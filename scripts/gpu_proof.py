@@ -79,7 +79,19 @@ RUNS = {
     "merge-dpo": ("values/8b.yaml", "merge-dpo", {}),
     "sft-2xdp": ("values/8b-2xdp.yaml", "sft", {}),
     "sft-2xdp-1gpu": ("values/8b-2xdp.yaml", "sft", {"training.gpusPerWorker": 1}),
+    # DPO options for a 40 GB card (issue 15); the same 16 pairs per optimizer step.
+    "dpo-2x8": ("values/8b.yaml", "dpo", {"dpo.perDeviceTrainBatchSize": 2, "dpo.gradientAccumulationSteps": 8,
+                                          "dpo.cutoffLen": 4096, "training.cudaAllocConf": ""}),
+    "dpo-1x16": ("values/8b.yaml", "dpo", {"dpo.perDeviceTrainBatchSize": 1, "dpo.gradientAccumulationSteps": 16,
+                                           "dpo.cutoffLen": 4096, "training.cudaAllocConf": ""}),
+    "dpo-1x16-exp": ("values/8b.yaml", "dpo", {"dpo.perDeviceTrainBatchSize": 1,
+                                               "dpo.gradientAccumulationSteps": 16, "dpo.cutoffLen": 4096}),
+    "dpo-2xdp-1gpu": ("values/8b-2xdp.yaml", "dpo", {"training.gpusPerWorker": 1}),
+    # Restart drills (issue 15): a checkpoint every 3 steps, no eval, 8 steps.
+    "sft-drill": ("values/8b.yaml", "sft", {"sft.saveSteps": 3, "sft.valSize": 0}),
 }
+# Runs that need the chart's values of a later commit render only when the chart has them.
+STEPS = {"sft-drill": 8, "dpo": 3, "dpo-2x8": 2, "dpo-1x16": 3, "dpo-1x16-exp": 3, "dpo-2xdp-1gpu": 3}
 
 # The original example's llama-factory/training/sft-8b-config.yaml (t9k/examples @ cf203dc),
 # re-typed; paths point at the same synthetic model and data as the chart's runs.
@@ -117,7 +129,7 @@ def render(args) -> int:
                 "sft.datasets": ["synthetic_sft"], "dpo.datasets": ["synthetic_dpo"], **extra}
         if stage in ("sft", "dpo"):
             packed = extra.get("sft.packing", True) and stage == "sft"
-            for k, v in measurement(args.steps, packed).items():
+            for k, v in measurement(STEPS.get(name, args.steps), packed).items():
                 key = {"logging_steps": "loggingSteps", "max_steps": "maxSteps"}.get(k)
                 if key:
                     sets[f"{stage}.{key}"] = v
@@ -126,8 +138,13 @@ def render(args) -> int:
         release = helm.Release(values=(preset,), set_json=tuple(f"{k}={json.dumps(v)}" for k, v in sets.items()),
                                name="gpu-proof")
         d = out / name
+        try:
+            objs = helm.render(release)
+        except helm.RenderError as e:
+            print(f"skipped {name}: {e.stderr.strip().splitlines()[-1]}")
+            continue
         d.mkdir(parents=True)
-        for obj in helm.render(release):
+        for obj in objs:
             if obj["kind"] == "ConfigMap" and obj["metadata"]["name"].endswith("-config"):
                 for key, text in obj["data"].items():
                     (d / key).write_text(text)
@@ -188,6 +205,22 @@ def write_data(data_dir: Path, n_sft: int = 6000, n_dpo: int = 3000, seed: int =
             "sft_words_p95": sorted(words)[int(0.95 * len(words))]}
 
 
+def write_worst_data(data_dir: Path, n_sft: int = 240, n_dpo: int = 240, seed: int = 1) -> dict:
+    """Every sequence at the cutoff: answers longer than any cutoff the chart allows (5,000
+    words, one token each), so LLaMA-Factory truncates each SFT sample, and each chosen and
+    each rejected sequence of a pair, to exactly cutoff_len tokens (infer_seqlen keeps the
+    short prompt whole and cuts the answer to cutoff - prompt)."""
+    rng = random.Random(seed)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    sft = [{"instruction": text(rng, 50), "input": "", "output": text(rng, 5000)} for _ in range(n_sft)]
+    dpo = [{"conversations": [{"from": "human", "value": text(rng, 60)}],
+            "chosen": {"from": "gpt", "value": text(rng, 5000)},
+            "rejected": {"from": "gpt", "value": text(rng, 5000)}} for _ in range(n_dpo)]
+    (data_dir / SYNTH_SFT["file_name"]).write_text(json.dumps(sft))
+    (data_dir / SYNTH_DPO["file_name"]).write_text(json.dumps(dpo))
+    return {"mode": "worst", "sft_samples": n_sft, "dpo_samples": n_dpo, "answer_words": 5000}
+
+
 def build_model(model_dir: Path) -> dict:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -210,11 +243,14 @@ def build_model(model_dir: Path) -> dict:
 # ----------------------------------------------------------------- running
 
 class SmiSampler(threading.Thread):
-    """Peak memory.used of every GPU, as nvidia-smi reports it, sampled every 0.5 s."""
+    """Peak memory.used of every GPU, as nvidia-smi reports it, sampled every 0.25 s; with a
+    card-size cap, the memory of the holder process is left out (what is left is the process
+    under test: its CUDA context, allocator, cuBLAS and Triton workspaces, NCCL)."""
 
-    def __init__(self):
+    def __init__(self, exclude_mib: int = 0):
         super().__init__(daemon=True)
         self.peak_mib: dict[int, int] = {}
+        self.exclude_mib = exclude_mib
         self.stop = threading.Event()
 
     def run(self):
@@ -224,10 +260,83 @@ class SmiSampler(threading.Thread):
                                      capture_output=True, text=True, timeout=5).stdout
                 for line in out.strip().splitlines():
                     i, used = (int(x) for x in line.split(","))
+                    used -= self.exclude_mib if i == 0 else 0
                     self.peak_mib[i] = max(self.peak_mib.get(i, 0), used)
             except Exception:
                 pass
-            self.stop.wait(0.5)
+            self.stop.wait(0.25)
+
+
+# ------------------------------------------------------------ card-size cap
+
+GIB = 1024 ** 3
+
+
+def hold(args) -> int:
+    """Hold all of GPU 0's memory but --cap-gib, until killed: the process started after this
+    one has exactly a card of that size (its own CUDA context included)."""
+    import torch
+
+    torch.cuda.init()
+    free, total = torch.cuda.mem_get_info()
+    hold_bytes = free - int(args.cap_gib * GIB)
+    block = torch.empty(hold_bytes, dtype=torch.uint8, device="cuda")  # noqa: F841 (held)
+    torch.cuda.synchronize()
+    free_after, _ = torch.cuda.mem_get_info()
+    print(json.dumps({"held_gib": round(hold_bytes / GIB, 3), "free_after_gib": round(free_after / GIB, 3),
+                      "total_gib": round(total / GIB, 3)}), flush=True)
+    signal_wait = threading.Event()
+    signal_wait.wait()
+    return 0
+
+
+def capcheck(args) -> int:
+    """The test allocation: in a fresh process, the largest block that fits must be the cap minus
+    this process's CUDA context, within 0.5 GiB; one 0.5 GiB above that must fail."""
+    import torch
+
+    torch.cuda.init()
+    free, _ = torch.cuda.mem_get_info()
+    ok = torch.empty(free - GIB // 2, dtype=torch.uint8, device="cuda")
+    del ok
+    torch.cuda.empty_cache()
+    try:
+        torch.empty(free + GIB // 2, dtype=torch.uint8, device="cuda")
+        over = "allocated"
+    except torch.OutOfMemoryError:
+        over = "refused"
+    print(json.dumps({"free_gib": round(free / GIB, 3), "alloc_free_minus_0.5": "allocated",
+                      "alloc_free_plus_0.5": over}), flush=True)
+    return 0 if over == "refused" else 1
+
+
+class Cap:
+    """Start the holder, check the cap with a test allocation, stop the holder on exit."""
+
+    def __init__(self, cap_gib: float):
+        self.cap_gib = cap_gib
+        self.proc = None
+        self.info: dict = {"cap_gib": cap_gib}
+
+    def __enter__(self):
+        if not self.cap_gib:
+            return self
+        me = [sys.executable, str(Path(__file__).resolve())]
+        self.proc = subprocess.Popen(me + ["hold", "--cap-gib", str(self.cap_gib)], stdout=subprocess.PIPE, text=True)
+        self.info["holder"] = json.loads(self.proc.stdout.readline())
+        smi = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits", "-i", "0"],
+                             capture_output=True, text=True).stdout
+        self.info["holder_used_mib"] = int(smi.strip())
+        chk = subprocess.run(me + ["capcheck"], capture_output=True, text=True)
+        self.info["check"] = json.loads(chk.stdout.strip().splitlines()[-1])
+        if chk.returncode != 0:
+            raise SystemExit(f"card-size cap not in force: {self.info}")
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def materialise(run_dir: Path, work: Path) -> Path:
@@ -248,8 +357,9 @@ def read_log(output_dir: Path) -> list[dict]:
 def summarise(name: str, log: list[dict], seconds: float, smi: SmiSampler, rc: int, cmd: list[str]) -> dict:
     steps = [r for r in log if "loss" in r]
     res = {"run": name, "returncode": rc, "command": cmd, "wall_seconds": round(seconds, 1), "steps": len(steps)}
-    if len(steps) > WARMUP + 1:
-        a, b = steps[WARMUP], steps[-1]
+    warmup = min(WARMUP, len(steps) - 2)  # short worst-case runs: all but the first step
+    if warmup >= 1:
+        a, b = steps[warmup], steps[-1]
         # LLaMA-Factory logs throughput = tokens seen / seconds since training began, so
         # tokens / throughput is each step's time to the millisecond (elapsed_time is h:mm:ss).
         if "total_tokens" in b and a.get("throughput") and b.get("throughput"):
@@ -266,7 +376,14 @@ def summarise(name: str, log: list[dict], seconds: float, smi: SmiSampler, rc: i
     return res
 
 
-def run_training(name: str, configs: Path, work: Path, timeout: int) -> dict:
+def container_env(obj: dict) -> dict:
+    """The plain-valued environment of the rendered container (e.g. PYTORCH_CUDA_ALLOC_CONF)."""
+    spec = obj["spec"]["worker"]["template"]["spec"] if obj["kind"] == "DeepSpeedJob" else obj["spec"]["template"]["spec"]
+    return {e["name"]: e["value"] for e in spec["containers"][0].get("env", [])
+            if "value" in e and e["name"] not in ("HOME", "HF_HOME")}
+
+
+def run_training(name: str, configs: Path, work: Path, timeout: int, exclude_mib: int = 0) -> dict:
     from chartkit import launcher
 
     run_dir = configs / name
@@ -279,30 +396,46 @@ def run_training(name: str, configs: Path, work: Path, timeout: int) -> dict:
         output = Path(cfg["output_dir"])
     else:
         obj = json.loads((run_dir / "object.json").read_text())
+        env.update(container_env(obj))
         cfg_dir = materialise(run_dir, work)
         import yaml
 
-        output = Path(yaml.safe_load((cfg_dir / "train.yaml").read_text())["output_dir"])
+        train_cfg = yaml.safe_load((cfg_dir / "train.yaml").read_text())
+        output = Path(train_cfg["output_dir"])
+        model_dir = Path(train_cfg["model_name_or_path"])
+        if not model_dir.exists():
+            # DPO trains on the merged SFT model; without a merge-sft in this call it gets the
+            # base model under that name (the same architecture, random weights either way).
+            model_dir.symlink_to(model_dir.parent / MODEL)
         hostfile = work / "hostfile"
         hostfile.write_text(launcher.hostfile(obj, hosts=["localhost"]))
-        module = obj["spec"]["config"]["run"]["module"]
-        obj["spec"]["config"]["run"]["module"] = [module[0], module[1].replace(CONFIG_MOUNT, str(cfg_dir))]
+        run_spec = obj["spec"]["config"]["run"]
+        for kind in run_spec:
+            run_spec[kind] = [a.replace(CONFIG_MOUNT, str(cfg_dir)) for a in run_spec[kind]]
         cmd = launcher.command(obj, str(hostfile))
     if output.exists():
         shutil.rmtree(output)
     log_file = work / f"{name}.log"
-    smi = SmiSampler()
+    smi = SmiSampler(exclude_mib)
     smi.start()
     start = time.time()
     with open(log_file, "w") as lf:
+        # Its own process group, as a pod's processes are: a timeout kills the launcher's ranks too.
+        proc = subprocess.Popen(cmd, env=env, stdout=lf, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            rc = subprocess.run(cmd, env=env, stdout=lf, stderr=subprocess.STDOUT, timeout=timeout).returncode
+            rc = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait()
             rc = -9
     smi.stop.set()
     res = summarise(name, read_log(output), time.time() - start, smi, rc, cmd)
+    res["env"] = {k: v for k, v in env.items() if k.startswith("PYTORCH_")}
     if rc != 0:
-        res["log_tail"] = log_file.read_text()[-3000:]
+        tail = log_file.read_text()
+        res["log_tail"] = tail[-3000:]
+        m = re.findall(r"(CUDA out of memory\. Tried to allocate [^.]*\.[^.]*\.)", tail)
+        res["oom"] = m[-1] if m else None
     return res
 
 
@@ -338,31 +471,205 @@ def run_export(name: str, configs: Path, work: Path, timeout: int) -> dict:
 
 
 def run(args) -> int:
+    """Runs are `name` (typical data) or `name@worst` (every sequence at the cutoff)."""
     configs = Path(args.configs)
     root = Path((configs / "root").read_text())
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    results = {"date": time.strftime("%Y-%m-%d"), "runs": []}
+    results = {"date": time.strftime("%Y-%m-%d"), "runs": [], "argv": sys.argv}
     results["gpu"] = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"],
                                     capture_output=True, text=True).stdout.strip().splitlines()
+    results["versions"] = versions()
     results["model"] = build_model(root / "models" / MODEL)
-    results["data"] = write_data(root / "data")
 
     def save():
         Path(args.results).write_text(json.dumps(results, indent=1))
 
-    save()
-    for name in args.runs.split(","):
-        budget = max(60, int(args.deadline - time.time()))
-        res = run_export(name, configs, work, budget) if name.startswith("merge-") else run_training(
-            name, configs, work, budget)
-        results["runs"].append(res)
+    with Cap(args.cap_gib) as cap:
+        results["cap"] = cap.info
+        exclude = cap.info.get("holder_used_mib", 0)
         save()
-        short = {k: v for k, v in res.items() if k not in ("loss", "command", "log_tail", "log")}
-        print(json.dumps(short), flush=True)
-        if res["returncode"] != 0:
-            print(res.get("log_tail", ""), flush=True)
+        mode = None
+        for spec in args.runs.split(","):
+            name, _, want = spec.partition("@")
+            want = want or "typical"
+            if want != mode:
+                results.setdefault("data", {})[want] = (write_worst_data if want == "worst" else write_data)(root / "data")
+                mode = want
+            budget = int(args.deadline - time.time())
+            if budget < 60:
+                results["runs"].append({"run": name, "data": want, "skipped": "deadline"})
+                continue
+            if name == "drills":
+                res = {"run": "drills", **run_drills(configs, work, args.deadline)}
+                res["returncode"] = 0 if res["ok"] else 1
+            elif name.startswith("merge-"):
+                res = run_export(name, configs, work, budget)
+            else:
+                res = run_training(name, configs, work, budget, exclude)
+            res["data"] = want
+            res["cap_gib"] = args.cap_gib
+            results["runs"].append(res)
+            save()
+            short = {k: v for k, v in res.items() if k not in ("loss", "command", "log_tail", "log")}
+            print(json.dumps(short), flush=True)
+            if res["returncode"] != 0:
+                print(res.get("log_tail", "")[-1500:], flush=True)
+    save()
     return 0
+
+
+# ------------------------------------------------------------------ drills
+
+def _launch(cmd: list[str], env: dict, log_file: Path) -> subprocess.Popen:
+    lf = open(log_file, "w")
+    return subprocess.Popen(cmd, env=env, stdout=lf, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _snapshot(root: Path) -> dict:
+    return {str(p.relative_to(root)): [p.stat().st_size, p.stat().st_mtime_ns]
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def run_drills(configs: Path, work: Path, deadline: float) -> dict:
+    """Kill during training, kill during a checkpoint save, relaunch after completion: each run
+    with the DeepSpeedJob's own command (the chart's launch.py first), each outcome asserted."""
+    import importlib.util
+
+    import yaml
+    from chartkit import launcher
+
+    spec = importlib.util.spec_from_file_location("chart_launch", HERE.parent / "files" / "launch.py")
+    cl = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cl)
+
+    name = "sft-drill"
+    run_dir = configs / name
+    obj = json.loads((run_dir / "object.json").read_text())
+    cfg_dir = materialise(run_dir, work)
+    cfg = yaml.safe_load((cfg_dir / "train.yaml").read_text())
+    out = Path(cfg["output_dir"])
+    if out.exists():
+        shutil.rmtree(out)
+    run_spec = obj["spec"]["config"]["run"]
+    for kind in run_spec:
+        run_spec[kind] = [a.replace(CONFIG_MOUNT, str(cfg_dir)) for a in run_spec[kind]]
+    hostfile = work / "hostfile"
+    hostfile.write_text(launcher.hostfile(obj, hosts=["localhost"]))
+    cmd = launcher.command(obj, str(hostfile))
+    env = {**os.environ, "RECORD_VRAM": "1", "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1",
+           "HF_DATASETS_OFFLINE": "1", **container_env(obj)}
+    save_steps, max_steps = cfg["save_steps"], cfg["max_steps"]
+    first, second = out / f"checkpoint-{save_steps}", out / f"checkpoint-{2 * save_steps}"
+    res = {"command": cmd, "save_steps": save_steps, "max_steps": max_steps,
+           "save_total_limit": cfg.get("save_total_limit"), "drills": []}
+
+    def status(c: Path) -> str:
+        return cl.checkpoint_status(c, True) if c.is_dir() else "absent"
+
+    def wait(proc, until, timeout):
+        end = min(time.time() + timeout, deadline)
+        while time.time() < end:
+            if until():
+                return True
+            if proc.poll() is not None:
+                return until()
+            time.sleep(0.002)
+        return False
+
+    def kill(proc):
+        os.killpg(proc.pid, 9)
+        proc.wait()
+
+    # 1. Kill the whole process group during training, after the first checkpoint is complete.
+    log1 = work / "drill-1.log"
+    t = time.time()
+    p = _launch(cmd, env, log1)
+    hit = wait(p, lambda: status(first) == "complete" and any(
+        r.get("current_steps", 0) > save_steps for r in read_log(out)), 400)
+    kill(p)
+    losses1 = {r["current_steps"]: r["loss"] for r in read_log(out) if "loss" in r}
+    d1 = {"drill": "kill during training", "seconds": round(time.time() - t, 1), "killed_after_step": max(losses1, default=0),
+          "first_checkpoint": status(first), "finished": cl.finished(out)}
+    d1["ok"] = bool(hit and d1["first_checkpoint"] == "complete" and not d1["finished"])
+    res["drills"].append(d1)
+
+    # 2. Relaunch: it must resume from the first checkpoint; kill it while the second is being saved.
+    log2 = work / "drill-2.log"
+    t = time.time()
+    p = _launch(cmd, env, log2)
+    hit = wait(p, lambda: second.is_dir() and status(second) != "complete", 400)
+    at_kill = status(second)
+    kill(p)
+    text2 = log2.read_text()
+    d2 = {"drill": "kill during a checkpoint save", "seconds": round(time.time() - t, 1),
+          "resumed_from": re.findall(r"llama-factory-launch: resuming from (\S+)", text2),
+          "second_checkpoint_at_kill": at_kill, "second_checkpoint_after_kill": status(second),
+          "files_of_second_at_kill": sorted(str(f.relative_to(second)) for f in second.rglob("*")) if second.is_dir() else []}
+    d2["ok"] = bool(hit and d2["resumed_from"] == [str(first)] and d2["second_checkpoint_after_kill"] != "complete")
+    res["drills"].append(d2)
+
+    # 3. Relaunch: the incomplete checkpoint is set aside, training resumes from the complete one
+    #    and finishes; the loss of the steps trained twice matches the first run's.
+    log3 = work / "drill-3.log"
+    t = time.time()
+    p = _launch(cmd, env, log3)
+    try:
+        rc = p.wait(timeout=max(60, deadline - time.time()))
+    except subprocess.TimeoutExpired:
+        kill(p)
+        rc = -9
+    text3 = log3.read_text()
+    state = json.loads((out / "trainer_state.json").read_text()) if (out / "trainer_state.json").is_file() else {}
+    losses3 = {r["current_steps"]: r["loss"] for r in read_log(out) if "loss" in r}
+    common = sorted(set(losses1) & set(losses3) - set(range(save_steps + 1)))
+    ckpts = sorted(c.name for c in out.glob("checkpoint-*"))
+    d3 = {"drill": "relaunch after the kill during a save", "seconds": round(time.time() - t, 1), "returncode": rc,
+          "set_aside": re.findall(r"setting aside incomplete (\S+)", text3),
+          "resumed_from": re.findall(r"llama-factory-launch: resuming from (\S+)", text3),
+          "global_step": state.get("global_step"), "finished": cl.finished(out), "checkpoints": ckpts,
+          "loss_first_run_vs_resumed": {s: [losses1[s], losses3[s]] for s in common}}
+    d3["ok"] = bool(rc == 0 and d3["set_aside"] == [second.name] and d3["resumed_from"] == [str(first)]
+                    and d3["global_step"] == max_steps and d3["finished"]
+                    and len(ckpts) <= (cfg.get("save_total_limit") or 10 ** 9)
+                    and all(abs(a - b) <= 0.02 * abs(a) for a, b in d3["loss_first_run_vs_resumed"].values()))
+    res["drills"].append(d3)
+
+    # 4. Relaunch after completion: exit 0 at once, nothing on the PVC changes.
+    before = _snapshot(out)
+    log4 = work / "drill-4.log"
+    t = time.time()
+    p = _launch(cmd, env, log4)
+    try:
+        rc = p.wait(timeout=300)
+    except subprocess.TimeoutExpired:
+        kill(p)
+        rc = -9
+    text4 = log4.read_text()
+    after = _snapshot(out)
+    d4 = {"drill": "relaunch after completion", "seconds": round(time.time() - t, 1), "returncode": rc,
+          "skip_lines": [l for l in text4.splitlines() if "llama-factory-launch: skip" in l][:1],
+          "files": len(before), "unchanged": before == after,
+          "trained": "Running training" in text4 or "***** Running" in text4}
+    d4["ok"] = bool(rc == 0 and d4["skip_lines"] and d4["unchanged"] and not d4["trained"])
+    res["drills"].append(d4)
+    for i, f in enumerate((log1, log2, log3, log4), 1):
+        res[f"log_{i}_launch_lines"] = [l for l in f.read_text().splitlines() if "llama-factory-launch" in l][:6]
+    res["ok"] = all(d["ok"] for d in res["drills"])
+    return res
+
+
+def versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("torch", "transformers", "llamafactory", "deepspeed", "peft", "trl", "liger-kernel", "accelerate",
+                "datasets"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out
 
 
 # -------------------------------------------------------------------- plot
@@ -398,6 +705,40 @@ def plot(args) -> int:
     return 0
 
 
+def plot_worst(args) -> int:
+    """Worst-case memory per run against the card-size cap it ran under (tests/gpu/worst-case.png)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    d = json.loads(Path(args.results).read_text())
+    rows = [(c["cap"]["cap_gib"], r) for c in d["calls"] for r in c["runs"] if r["run"] != "drills"]
+    labels = [f"{r['run']}\n{r['data']}, cap {cap}" for cap, r in rows]
+    x = range(len(rows))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(16, 5), gridspec_kw={"width_ratios": [3, 2]})
+    proc = [max(map(float, r.get("nvidia_smi_peak_gib", {"0": 0}).values())) for _, r in rows]
+    ax1.bar([i - 0.27 for i in x], [r.get("peak_allocated_gib") or 0 for _, r in rows], 0.27, label="allocator peak")
+    ax1.bar(list(x), [r.get("peak_reserved_gib") or 0 for _, r in rows], 0.27, label="reserved peak")
+    ax1.bar([i + 0.27 for i in x], proc, 0.27, label="process (nvidia-smi)")
+    for i, (cap, r) in enumerate(rows):
+        ax1.hlines(cap, i - 0.45, i + 0.45, colors="red")
+        if r.get("oom"):
+            ax1.text(i, 2, "out of\nmemory", ha="center", color="red")
+    ax1.set_xticks(list(x), labels, rotation=30, ha="right", fontsize=8)
+    ax1.set_ylabel("GiB (red: the cap the run had)")
+    ax1.legend(loc="upper left")
+    ok = [(l, r) for l, (_, r) in zip(labels, rows) if r.get("tokens_per_second")]
+    ax2.barh([l for l, _ in ok], [r["tokens_per_second"] for _, r in ok], color="tab:blue")
+    ax2.set_xlabel("tokens / s")
+    ax2.tick_params(axis="y", labelsize=8)
+    fig.suptitle(args.title)
+    fig.tight_layout()
+    fig.savefig(args.png, dpi=110)
+    print(f"wrote {args.png}")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -411,12 +752,23 @@ def main(argv: list[str]) -> int:
     g.add_argument("--runs", default="baseline,sft,merge-sft,dpo")
     g.add_argument("--results", default="gpu-proof.json")
     g.add_argument("--deadline", type=float, default=time.time() + 3600, help="epoch seconds to stop by")
+    g.add_argument("--cap-gib", type=float, default=0.0,
+                   help="leave the runs exactly this much GPU memory (a 40 GB card: 39.5), holding the rest")
+    w = sub.add_parser("plot-worst")
+    w.add_argument("--results", required=True)
+    w.add_argument("--png", required=True)
+    w.add_argument("--title", default="Worst case (every sequence at the cutoff) under a card-size cap, 1 x H200, "
+                                      "Llama-3.1-8B architecture, LoRA")
+    h = sub.add_parser("hold")
+    h.add_argument("--cap-gib", type=float, required=True)
+    sub.add_parser("capcheck")
     p = sub.add_parser("plot")
     p.add_argument("--results", nargs="+", required=True)
     p.add_argument("--png", required=True)
     p.add_argument("--title", default="LLaMA-Factory 0.9.5, Llama-3.1-8B architecture (random weights), LoRA")
     args = ap.parse_args(argv)
-    return {"render": render, "run": run, "plot": plot}[args.cmd](args)
+    return {"render": render, "run": run, "plot": plot, "plot-worst": plot_worst, "hold": hold,
+            "capcheck": capcheck}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,107 @@ states per parameter; ZeRO shards what its stage covers across all GPUs.
 {{- end }}
 {{- end }}
 
+{{/*
+Worst-case GPU memory of one training rank, in GiB: the micro batch the
+rendered config allows (llama-factory.trainArgs, extraArgs included) with
+every sequence at the cutoff, for the stage's peak (training step or eval).
+Calibrated on 1 x H200 under a card-size cap (tests/gpu/worst-case-results.json,
+README "Worst-case memory"): the allocator peaks it predicts are 0 to +5 %
+above the measured ones (tests/test_memory_model.py pins that). Terms (bytes):
+  weights   parameters x 2 (bf16: LLaMA-Factory loads bf16 on GPUs that have
+            it whatever training.bf16 says; QLoRA 0.55 / 1.05), ZeRO-3
+            shards them and gathers two layers at a time; full fine-tuning
+            adds gradients and Adam states (llama-factory.trainGiBPerGpu);
+  lora      rank x layers x 20 x hidden trainable parameters (every linear
+            layer of a Llama block, in + out features) x 16 bytes (fp32
+            weight, gradient, two Adam moments; ZeRO shards the last three);
+  acts      gradient checkpointing: tokens x layers x hidden x 2 (each layer's
+            input) + tokens x 38 x hidden (the one layer recomputed);
+            without it tokens x layers x 38 x hidden;
+  logits    DPO (LLaMA-Factory's concatenated_forward): tokens x vocabulary x
+            19 (fp32 logits and log-softmax of the policy kept for backward,
+            bf16 + fp32 logits and log-softmax of the reference forward: 18,
+            and about 1 of smaller temporaries, fitted to the measurements);
+            SFT with Liger's fused linear cross-entropy: tokens x hidden x 8;
+            SFT without it: tokens x vocabulary x 16;
+  eval      no activations kept; logits of the eval micro batch: SFT x 10,
+            DPO x 14 bytes per token and vocabulary entry;
+  other     0.5 GiB (DeepSpeed buffers, RoPE caches, optimizer temporaries);
+  runtime   2 GiB outside the allocator (measured 1.67: CUDA context, cuBLAS,
+            Triton, NCCL) with expandable segments (training.cudaAllocConf),
+            plus 10 % of the allocator's peak without them (fragmentation).
+A DPO micro batch of N pairs is 2N sequences (chosen and rejected).
+*/}}
+{{- define "llama-factory.trainMemory" -}}
+{{- $ := .root }}
+{{- $stage := .stage }}
+{{- $v := $.Values }}
+{{- $t := $v.training }}
+{{- $m := $v.model }}
+{{- $cfg := include "llama-factory.trainArgs" (dict "root" $ "stage" $stage) | fromJson }}
+{{- $gib := 1073741824.0 }}
+{{- $n := float64 (mul $t.workers $t.gpusPerWorker) }}
+{{- $z := int $t.deepspeed.zeroStage }}
+{{- $h := float64 $m.hiddenSize }}
+{{- $L := float64 $m.numLayers }}
+{{- $V := float64 $m.vocabSize }}
+{{- $actB := 1.0 }}
+{{- $cutoff := float64 $cfg.cutoff_len }}
+{{- $micro := float64 $cfg.per_device_train_batch_size }}
+{{- $seqs := ternary (mulf $micro 2.0) $micro (eq $stage "dpo") }}
+{{- $tokens := mulf $seqs $cutoff }}
+{{- $ckpt := not (default false (get $cfg "disable_gradient_checkpointing")) }}
+{{- $liger := default false (get $cfg "enable_liger_kernel") }}
+{{- /* model state */}}
+{{- $params := mulf (float64 $m.parametersBillion) 1000000000.0 }}
+{{- $weights := 0.0 }}
+{{- $lora := 0.0 }}
+{{- if eq $t.method "full" }}
+{{- $weights = mulf (include "llama-factory.trainGiBPerGpu" $ | float64) (divf 1000000000.0 $gib) }}
+{{- else }}
+{{- $wb := 2.0 }}
+{{- if eq $t.method "qlora" }}{{ $wb = ternary 0.55 1.05 (eq (int $t.quantizationBits) 4) }}{{ end }}
+{{- $weights = divf (mulf $params $wb) $gib }}
+{{- if ge $z 3 }}{{ $weights = addf (divf $weights $n) (divf (mulf $weights 2.0) $L) }}{{ end }}
+{{- $trainable := mulf (float64 $t.lora.rank) $L 20.0 $h }}
+{{- $optim := 12.0 }}{{ $grad := 4.0 }}
+{{- if ge $z 1 }}{{ $optim = divf $optim $n }}{{ end }}
+{{- if ge $z 2 }}{{ $grad = divf $grad $n }}{{ end }}
+{{- $lora = divf (mulf $trainable (addf $optim $grad)) $gib }}
+{{- end }}
+{{- /* activations and logits of the training micro batch */}}
+{{- $acts := 0.0 }}
+{{- if $ckpt }}
+{{- $acts = divf (mulf $actB (addf (mulf $tokens $L $h 2.0) (mulf $tokens 38.0 $h))) $gib }}
+{{- else }}
+{{- $acts = divf (mulf $actB $tokens $L 38.0 $h) $gib }}
+{{- end }}
+{{- $logits := 0.0 }}
+{{- if eq $stage "dpo" }}
+{{- $logits = divf (mulf $tokens $V 19.0) $gib }}
+{{- else if $liger }}
+{{- $logits = divf (mulf $tokens $h 8.0) $gib }}
+{{- else }}
+{{- $logits = divf (mulf $tokens $V 16.0) $gib }}
+{{- end }}
+{{- $train := addf $acts $logits }}
+{{- /* evaluation micro batch */}}
+{{- $eval := 0.0 }}
+{{- $evalTokens := 0.0 }}
+{{- if hasKey $cfg "val_size" }}
+{{- $em := float64 (default 1 $cfg.per_device_eval_batch_size) }}
+{{- $evalTokens = mulf (ternary (mulf $em 2.0) $em (eq $stage "dpo")) $cutoff }}
+{{- $eval = divf (mulf $evalTokens $V (ternary 14.0 10.0 (eq $stage "dpo"))) $gib }}
+{{- end }}
+{{- $alloc := addf $weights $lora 0.5 (ternary $train $eval (ge $train $eval)) }}
+{{- $expandable := contains "expandable_segments:True" (default "" $t.cudaAllocConf) }}
+{{- $runtime := ternary 2.0 (addf 2.0 (mulf $alloc 0.1)) $expandable }}
+{{- $peak := addf $alloc $runtime }}
+{{- dict "stage" $stage "tokens" $tokens "sequences" $seqs "cutoff" $cutoff "micro" $micro "checkpointing" $ckpt "liger" $liger
+  "weights" $weights "lora" $lora "activations" $acts "logits" $logits "train" $train "eval" $eval "evalTokens" $evalTokens
+  "allocator" $alloc "runtime" $runtime "peak" $peak "budget" (mulf (float64 $v.common.gpu.memoryGiB) 0.9) | toJson }}
+{{- end }}
+
 {{- define "llama-factory.validate" -}}
 {{- $v := .Values }}
 {{- $errors := list }}
@@ -68,6 +169,30 @@ states per parameter; ZeRO shards what its stage covers across all GPUs.
 {{- $fix = printf "%s, or train 4-bit QLoRA (training.method=qlora)" $fix }}
 {{- end }}
 {{- $errors = append $errors (printf "training.deepspeed.zeroStage: %s of a %vB model (model.parametersBillion) with ZeRO-%d on %d GPU(s) keeps about %.0f GiB of model state on each GPU, more than the 80%% of a %v GiB card (common.gpu.memoryGiB) that leaves room for activations. Fix: %s." $t.method $v.model.parametersBillion (int $t.deepspeed.zeroStage) (mul $t.workers $t.gpusPerWorker) $need $v.common.gpu.memoryGiB $fix) }}
+{{- end }}
+{{- range $stage := list "sft" "dpo" }}
+{{- if has $stage $v.stages }}
+{{- $mem := include "llama-factory.trainMemory" (dict "root" $ "stage" $stage) | fromJson }}
+{{- if gt $mem.peak $mem.budget }}
+{{- $unit := ternary "pair" "row" (eq $stage "dpo") }}
+{{- $fixes := list }}
+{{- if gt $mem.micro 1.0 }}
+{{- $fixes = append $fixes (printf "lower %s.perDeviceTrainBatchSize and raise %s.gradientAccumulationSteps by the same factor (the same %ss per optimizer step)" $stage $stage $unit) }}
+{{- end }}
+{{- if not $mem.checkpointing }}
+{{- $fixes = append $fixes "turn on training.gradientCheckpointing" }}
+{{- end }}
+{{- if and (eq $stage "sft") (not $mem.liger) }}
+{{- $fixes = append $fixes "turn on training.enableLigerKernel (no full-vocabulary logits)" }}
+{{- end }}
+{{- $fixes = append $fixes (printf "lower %s.cutoffLen (longer samples are truncated)" $stage) }}
+{{- if ne (int $t.deepspeed.zeroStage) 3 }}
+{{- $fixes = append $fixes "shard the model with training.deepspeed.zeroStage=3 over more GPUs" }}
+{{- end }}
+{{- $fixes = append $fixes "or use larger cards (common.gpu.memoryGiB)" }}
+{{- $errors = append $errors (printf "%s.perDeviceTrainBatchSize: the worst micro batch this config allows (%v %s(s) = %v sequences of %v tokens, every one at %s.cutoffLen) needs about %.1f GiB per GPU (model %.1f, LoRA states %.1f, activations %.1f, logits %.1f, eval %.1f, runtime %.1f), more than 90%% (%.1f GiB) of a %v GiB card (common.gpu.memoryGiB). Fix: %s." $stage $mem.micro $unit $mem.sequences $mem.cutoff $stage $mem.peak $mem.weights $mem.lora $mem.activations $mem.logits $mem.eval $mem.runtime $mem.budget $v.common.gpu.memoryGiB (join "; " $fixes)) }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- if and $t.deepspeed.offloadParams (ne (int $t.deepspeed.zeroStage) 3) }}
 {{- $errors = append $errors "training.deepspeed.offloadParams: parameter offload works only with ZeRO-3. Fix: set training.deepspeed.zeroStage=3 or offloadParams=false." }}

@@ -44,7 +44,7 @@ def _dsj():
     (lambda o: o["spec"]["config"].update(slotPerWorker=1), "slotPerWorker"),
     (lambda o: o.update(kind="DeepspeedJob"), "'DeepSpeedJob' was expected"),
     (lambda o: o["spec"]["config"].update(run={"python": "train.py"}), "'train.py' is not of type 'array'"),
-    (lambda o: o["spec"]["config"]["run"].update(python=["train.py"]), "too many properties"),
+    (lambda o: o["spec"]["config"]["run"].update(module=["train"]), "too many properties"),
     (lambda o: o["spec"].update(elastic={"enable": True}), "enable"),
 ])
 def test_t9k_typos_fail(mutate, needle):

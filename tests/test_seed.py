@@ -3,8 +3,8 @@ here) are what the 8B presets render, except where the seed is wrong (paths,
 the DeepSpeed file of the 1-GPU job, host memory) — those are checked too."""
 import pytest
 
-from chartkit import pipeline
-from chartkit.testkit import one, render
+from chartkit import helm, pipeline
+from chartkit.testkit import one, rel, render
 
 # Keys every seed training config shares (sft-8b-config.yaml, dpo-8b-config.yaml, …).
 COMMON = {
@@ -20,9 +20,11 @@ COMMON = {
 PACKED = {"per_device_train_batch_size": 1, "neat_packing": True}
 # overwrite_output_dir: the seed's true would let a re-run destroy a finished adapter; the chart
 # keeps it false (resume or refuse) unless training.overwriteOutputDir is set.
-# DPO: the seed's 16 pairs per GPU ran out of memory on a 141 GB H200 (tests/gpu/); 2 pairs
-# × 8 accumulation steps keep its 16 pairs per optimizer step and GPU.
-DPO_BATCH = {"per_device_train_batch_size": 2, "gradient_accumulation_steps": 8}
+# DPO: the seed's 16 pairs per GPU ran out of memory on a 141 GB H200 (tests/gpu/), and 2 pairs
+# of 4096 tokens on its 40 GB card (tests/gpu/worst-case-results.json); 1 pair × 16 accumulation
+# steps keep its 16 pairs per optimizer step and GPU, and pairs are cut at 3072 tokens so that
+# the worst case keeps 10 % of the card free (README "Worst-case memory").
+DPO_BATCH = {"per_device_train_batch_size": 1, "gradient_accumulation_steps": 16, "cutoff_len": 3072}
 SEED = {
     ("8b.yaml", "sft"): {**COMMON, **PACKED, "stage": "sft", "dataset": "identity,alpaca_gpt4_en,alpaca_gpt4_zh",
                          "learning_rate": 1.0e-5, "save_steps": 4000, "eval_steps": 4000},
@@ -49,10 +51,14 @@ def test_training_config_is_the_seeds(preset, stage):
 
 
 def test_seed_batch_is_one_setting_away():
-    cfg = pipeline.config_data(render("8b.yaml", "sft", "sft.packing=false", "sft.perDeviceTrainBatchSize=16",
-                                      "training.enableLigerKernel=false"), "train.yaml")
+    """The seed's batch is still expressible, where a card holds its worst case; on its own
+    40 GB card the chart refuses it and names the value."""
+    sets = ("sft.packing=false", "sft.perDeviceTrainBatchSize=16", "training.enableLigerKernel=false")
+    cfg = pipeline.config_data(render("8b.yaml", "sft", *sets, "common.gpu.memoryGiB=4096"), "train.yaml")
     assert cfg["per_device_train_batch_size"] == 16 and "neat_packing" not in cfg
     assert cfg["enable_liger_kernel"] is False
+    err = helm.render_error(rel("8b.yaml", "sft", *sets))
+    assert "sft.perDeviceTrainBatchSize: the worst micro batch" in err
 
 
 @pytest.mark.parametrize("preset,gpus,zero", [("8b.yaml", 1, 0), ("8b-2xdp.yaml", 2, 2), ("70b-4xdp.yaml", 4, 3),

@@ -23,6 +23,9 @@ CONTEXT = {
     "merge.exportDevice": ["merge.gpus=1"],
     "training.multiWorkerSecurityContext": ["training.workers=2"],
     "training.rdma.resourceName": ["training.rdma.enabled=true"],
+    # Without checkpointing, or with 2 DPO pairs per micro batch, the worst case needs an 80 GB card.
+    "training.gradientCheckpointing": ["common.gpu.memoryGiB=80"],
+    "dpo.perDeviceTrainBatchSize": ["common.gpu.memoryGiB=80"],
 }
 # Values that size the cross-field checks and render nothing themselves: a
 # change must flip a check instead, and the failure must name the value.
@@ -63,6 +66,12 @@ MUTATION = {
     "training.preprocessingNumWorkers": 8,
     "training.ddpTimeout": 7200,
     "training.cutoffLen": 2048,
+    "sft.cutoffLen": 2048,
+    "model.vocabSize": 152064,
+    "model.hiddenSize": 5120,
+    "model.numLayers": 40,
+    "dpo.cutoffLen": 2048,
+    "training.cudaAllocConf": "expandable_segments:True,garbage_collection_threshold:0.8",
     "training.activeDeadlineSeconds": 86400,
     "merge.gpus": 1,
     "merge.exportDevice": "auto",

@@ -398,10 +398,11 @@ def gpu_arithmetic(r: Render) -> list[str]:
 
 def launcher_command(r: Render) -> list[str]:
     """The DeepSpeedJob's launcher runs `deepspeed --hostfile … --no_local_rank
-    [--no_ssh_check --master_addr=127.0.0.1 with one worker] --module
-    llamafactory.launcher <config>/train.yaml`, that file is in the ConfigMap
-    the worker mounts at <config>, and the hostfile has one line per worker
-    with one slot per GPU."""
+    [--no_ssh_check --master_addr=127.0.0.1 with one worker]
+    <config>/launch.py train <config>/train.yaml` (the chart's launcher step,
+    which runs llamafactory.launcher), both files are in the ConfigMap the
+    worker mounts at <config>, and the hostfile has one line per worker with
+    one slot per GPU."""
     from . import launcher
 
     out, t = [], r.values["training"]
@@ -411,7 +412,7 @@ def launcher_command(r: Render) -> list[str]:
         want = ["python", "-m", "deepspeed.launcher.runner", "--hostfile=/t9k/hostfile", "--no_local_rank"]
         if t["workers"] == 1:
             want += ["--no_ssh_check", "--master_addr=127.0.0.1"]
-        want += ["--module", "llamafactory.launcher", f"{CONFIG_PATH}/train.yaml"]
+        want += [f"{CONFIG_PATH}/launch.py", "train", f"{CONFIG_PATH}/train.yaml"]
         if cmd != want:
             out.append(f"{where}: launcher runs {cmd}, expected {want}")
         spec = dj["spec"]["worker"]["template"]["spec"]
@@ -419,8 +420,9 @@ def launcher_command(r: Render) -> list[str]:
         if c.get("name") != "worker":
             out.append(f"{where}: the controller runs the container named 'worker', not {c.get('name')!r}")
         mounts = {m.get("mountPath"): m.get("name") for m in c.get("volumeMounts") or []}
-        if mounts.get(CONFIG_PATH) != "config" or "train.yaml" not in mounted_config(r, spec):
-            out.append(f"{where}: {CONFIG_PATH}/train.yaml is not in the ConfigMap mounted there")
+        for key in ("train.yaml", "launch.py"):
+            if mounts.get(CONFIG_PATH) != "config" or key not in mounted_config(r, spec):
+                out.append(f"{where}: {CONFIG_PATH}/{key} is not in the ConfigMap mounted there")
         hf = launcher.hostfile(dj).splitlines()
         if len(hf) != t["workers"] or any(not ln.endswith(f"slots={t['gpusPerWorker']}") for ln in hf):
             out.append(f"{where}: hostfile {hf} for {t['workers']} worker(s) x {t['gpusPerWorker']} GPU(s)")

@@ -1,0 +1,249 @@
+"""The chart's launcher step (files/launch.py), run before LLaMA-Factory in the training and
+merge containers: its choices against temporary output directories with complete, partial
+and finished checkpoints laid out as transformers 5.6 + DeepSpeed 0.19.8 write them (the
+drills of tests/gpu/worst-case-results.json ran the same code on a GPU), and its wiring
+into the rendered objects."""
+import importlib.util
+import json
+import sys
+
+import pytest
+import yaml
+
+from chartkit.chart import ROOT
+from chartkit.testkit import PRESETS, one, render
+
+spec = importlib.util.spec_from_file_location("chart_launch", ROOT / "files" / "launch.py")
+launch = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(launch)
+
+
+def checkpoint(out, step, *, state=True, weights=True, latest=True, tag_dir=True, state_step=None):
+    """A checkpoint-N as the Trainer writes it, in write order: weights, DeepSpeed's tag
+    directory and `latest`, trainer_state.json last. Leaving out the later files gives the
+    directory a kill during the save leaves behind."""
+    c = out / f"checkpoint-{step}"
+    c.mkdir(parents=True)
+    if weights:
+        (c / "adapter_model.safetensors").write_bytes(b"w")
+    if tag_dir:
+        (c / f"global_step{step}").mkdir()
+        (c / f"global_step{step}" / "mp_rank_00_model_states.pt").write_bytes(b"m")
+    if latest:
+        (c / "latest").write_text(f"global_step{step}")
+    if state:
+        (c / "trainer_state.json").write_text(json.dumps({"global_step": step if state_step is None else state_step}))
+    return c
+
+
+def cfg(out, **kw):
+    return {"output_dir": str(out), "deepspeed": "/etc/llama-factory/ds_config.json", **kw}
+
+
+def test_no_output_directory_starts_fresh(tmp_path):
+    assert launch.decide(cfg(tmp_path / "sft"))["action"] == "fresh"
+
+
+def test_resumes_from_the_newest_complete_checkpoint(tmp_path):
+    for s in (3, 6, 9):
+        checkpoint(tmp_path, s)
+    d = launch.decide(cfg(tmp_path))
+    assert d["action"] == "resume" and d["resume"] == str(tmp_path / "checkpoint-9") and d["incomplete"] == []
+
+
+@pytest.mark.parametrize("missing,why", [
+    ({"state": False}, "no trainer_state.json"),
+    ({"latest": False, "state": False}, "no trainer_state.json"),
+    ({"latest": False}, "no DeepSpeed 'latest' tag"),
+    ({"tag_dir": False}, "has no directory"),
+    ({"weights": False}, "no model or adapter weights"),
+    ({"state_step": 3}, "names step 3"),
+])
+def test_a_partial_newest_checkpoint_is_set_aside_and_the_complete_one_resumed(tmp_path, missing, why):
+    checkpoint(tmp_path, 3)
+    checkpoint(tmp_path, 6, **missing)
+    d = launch.decide(cfg(tmp_path))
+    assert d["action"] == "resume" and d["resume"] == str(tmp_path / "checkpoint-3")
+    assert [c["path"] for c in d["incomplete"]] == [str(tmp_path / "checkpoint-6")] and why in d["incomplete"][0]["why"]
+    launch.set_aside(d["incomplete"], rank=0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-3", "incomplete-checkpoint-6"]
+    # After setting aside, the Trainer's own choice (the highest checkpoint-N) is the complete one.
+    from_trainer = max((p for p in tmp_path.iterdir() if launch.CHECKPOINT.match(p.name)),
+                       key=lambda p: int(p.name.split("-")[1]))
+    assert from_trainer.name == "checkpoint-3"
+
+
+def test_an_unparsable_trainer_state_is_incomplete(tmp_path):
+    c = checkpoint(tmp_path, 6)
+    (c / "trainer_state.json").write_text('{"global_st')
+    assert launch.checkpoint_status(c, True) == "trainer_state.json does not parse"
+
+
+def test_without_deepspeed_the_tag_is_not_required(tmp_path):
+    c = checkpoint(tmp_path, 4, latest=False, tag_dir=False)
+    assert launch.checkpoint_status(c, False) == "complete"
+    assert launch.checkpoint_status(c, True) != "complete"
+
+
+def test_only_partial_checkpoints_start_fresh_after_setting_them_aside(tmp_path):
+    checkpoint(tmp_path, 3, state=False)
+    d = launch.decide(cfg(tmp_path))
+    assert d["action"] == "fresh" and len(d["incomplete"]) == 1
+    launch.set_aside(d["incomplete"], rank=0)
+    launch.set_aside(d["incomplete"], rank=1, wait_s=0)  # other ranks wait for rank 0, then go on
+    assert not any(launch.CHECKPOINT.match(p.name) for p in tmp_path.iterdir())
+
+
+def test_a_second_set_aside_replaces_the_first(tmp_path):
+    checkpoint(tmp_path, 6, state=False)
+    (tmp_path / "incomplete-checkpoint-6").mkdir()
+    (tmp_path / "incomplete-checkpoint-6" / "old").write_text("x")
+    launch.set_aside(launch.decide(cfg(tmp_path))["incomplete"], rank=0)
+    assert not (tmp_path / "incomplete-checkpoint-6" / "old").exists()
+
+
+def test_a_finished_run_is_skipped_and_nothing_changes(tmp_path, capsys, monkeypatch):
+    checkpoint(tmp_path, 8)
+    for f in ("trainer_state.json", "train_results.json", "adapter_model.safetensors"):
+        (tmp_path / f).write_text("{}")
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
+    config = tmp_path / "train.yaml"
+    config.write_text(yaml.safe_dump(cfg(tmp_path)))
+    monkeypatch.setitem(sys.modules, "llamafactory", None)  # would raise if it were imported
+    assert launch.main(["train", str(config)]) == 0
+    assert "llama-factory-launch: skip:" in capsys.readouterr().out
+    before[config] = config.stat().st_mtime_ns
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before
+
+
+def test_a_run_killed_before_its_final_save_is_not_finished(tmp_path):
+    checkpoint(tmp_path, 8)
+    (tmp_path / "adapter_model.safetensors").write_text("w")  # save_model ran, save_state did not
+    assert launch.decide(cfg(tmp_path))["action"] == "resume"
+
+
+@pytest.mark.parametrize("kw", [{"overwrite_output_dir": True}, {"resume_from_checkpoint": "/x/checkpoint-2"}])
+def test_explicit_choices_of_the_user_are_kept(tmp_path, kw):
+    checkpoint(tmp_path, 3, state=False)
+    for f in launch.FINISHED:
+        (tmp_path / f).write_text("{}")
+    d = launch.decide(cfg(tmp_path, **kw))
+    assert d["action"] == "as-is" and d["incomplete"] == []
+
+
+def test_resume_hands_llamafactory_a_yaml_with_the_checkpoint(tmp_path, monkeypatch):
+    checkpoint(tmp_path, 3)
+    config = tmp_path / "train.yaml"
+    config.write_text(yaml.safe_dump(cfg(tmp_path, stage="sft")))
+    seen = {}
+
+    def run_module(name, run_name, alter_sys):
+        seen["module"], seen["argv"] = name, list(sys.argv)
+
+    monkeypatch.setattr(launch.runpy, "run_module", run_module)
+    assert launch.main(["train", str(config)]) == 0
+    assert seen["module"] == "llamafactory.launcher" and seen["argv"][1].endswith(".yaml")
+    handed = yaml.safe_load(open(seen["argv"][1]))
+    assert handed["resume_from_checkpoint"] == str(tmp_path / "checkpoint-3") and handed["stage"] == "sft"
+
+
+# ------------------------------------------------------------------ merge
+
+def merge_cfg(tmp_path):
+    adapter = tmp_path / "saves" / "sft"
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_model.safetensors").write_bytes(b"adapter v1")
+    config = tmp_path / "merge.yaml"
+    config.write_text(yaml.safe_dump({"adapter_name_or_path": str(adapter), "export_dir": str(tmp_path / "models" / "m-sft")}))
+    return config, adapter, tmp_path / "models" / "m-sft"
+
+
+# A stand-in for `llamafactory-cli export` that writes the export_dir of the config it is given
+# (shard by shard) and exits with the code asked for: the launcher's own logic is under test.
+FAKE_EXPORT = ("import sys, yaml, pathlib; d = pathlib.Path(yaml.safe_load(open(sys.argv[1]))['export_dir']); "
+               "d.mkdir(parents=True); (d / 'config.json').write_text('{}'); (d / 'model-1.safetensors').write_text('x'); "
+               "sys.exit(int(EXIT))")
+
+
+def exporter(code):
+    return (sys.executable, "-c", FAKE_EXPORT.replace("EXIT", str(code)))
+
+
+def test_merge_writes_to_a_temp_dir_and_renames_on_success(tmp_path):
+    config, _, final = merge_cfg(tmp_path)
+    assert launch.export(str(config), cli=exporter(0)) == 0
+    assert sorted(p.name for p in final.iterdir()) == [".merged-from", "config.json", "model-1.safetensors"]
+    assert not final.with_name("m-sft.partial").exists()
+
+
+def test_a_failed_merge_leaves_the_served_model_alone(tmp_path):
+    config, adapter, final = merge_cfg(tmp_path)
+    assert launch.export(str(config), cli=exporter(0)) == 0
+    served = {p.name: p.read_bytes() for p in final.iterdir()}
+    (adapter / "adapter_model.safetensors").write_bytes(b"adapter v2, retrained")
+    assert launch.export(str(config), cli=exporter(1)) == 1
+    assert {p.name: p.read_bytes() for p in final.iterdir()} == served
+
+
+def test_a_leftover_partial_merge_is_removed_before_merging_again(tmp_path):
+    config, _, final = merge_cfg(tmp_path)
+    partial = final.with_name("m-sft.partial")
+    partial.mkdir(parents=True)
+    (partial / "model-7.safetensors").write_text("half")
+    assert launch.export(str(config), cli=exporter(0)) == 0
+    assert not partial.exists() and not (final / "model-7.safetensors").exists()
+
+
+def test_a_merge_of_the_same_adapter_is_skipped_and_a_new_adapter_merged_again(tmp_path, capsys):
+    config, adapter, final = merge_cfg(tmp_path)
+    assert launch.export(str(config), cli=exporter(0)) == 0
+    assert launch.export(str(config), cli=exporter(1)) == 0  # the exporter is never called
+    assert "llama-factory-launch: skip:" in capsys.readouterr().out
+    (adapter / "adapter_model.safetensors").write_bytes(b"adapter v2, a different size")
+    assert launch.decide_export(yaml.safe_load(config.read_text()))["action"] == "merge"
+    assert launch.export(str(config), cli=exporter(0)) == 0
+    assert json.loads((final / ".merged-from").read_text())["files"]["adapter_model.safetensors"][0] == len(
+        b"adapter v2, a different size")
+
+
+def test_an_export_dir_the_chart_did_not_finish_is_merged_again(tmp_path):
+    config, _, final = merge_cfg(tmp_path)
+    final.mkdir(parents=True)
+    (final / "model-1.safetensors").write_text("from an older, non-atomic merge")
+    assert launch.decide_export(yaml.safe_load(config.read_text()))["action"] == "merge"
+
+
+# ---------------------------------------------------------------- wiring
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_the_deepspeedjob_runs_the_launcher_step_from_its_configmap(preset):
+    objs = render(preset, "sft")
+    dj = one(objs, "DeepSpeedJob")
+    assert dj["spec"]["config"]["run"] == {"python": ["/etc/llama-factory/launch.py", "train", "/etc/llama-factory/train.yaml"]}
+    assert dj["spec"]["config"]["localRank"] is False
+    cm = next(o for o in objs if o["kind"] == "ConfigMap" and "train.yaml" in o["data"])
+    assert cm["data"]["launch.py"] == (ROOT / "files" / "launch.py").read_text()
+    env = {e["name"]: e.get("value") for e in dj["spec"]["worker"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["PYTORCH_CUDA_ALLOC_CONF"] == "expandable_segments:True"
+
+
+@pytest.mark.parametrize("stage", ["merge-sft", "merge-dpo"])
+def test_the_merge_job_runs_the_launcher_step(stage):
+    objs = render("8b.yaml", stage)
+    job = one(objs, "Job")
+    c = job["spec"]["template"]["spec"]["containers"][0]
+    assert c["command"] == ["python", "-u", "/etc/llama-factory/launch.py", "export", "/etc/llama-factory/merge.yaml"]
+    cm = next(o for o in objs if o["kind"] == "ConfigMap" and "merge.yaml" in o["data"])
+    assert cm["data"]["launch.py"] == (ROOT / "files" / "launch.py").read_text()
+
+
+@pytest.mark.parametrize("sets,expected", [((), 2), (("training.saveTotalLimit=5",), 5), (("training.saveTotalLimit=null",), None)])
+def test_save_total_limit_follows_the_value(sets, expected):
+    cm = next(o for o in render("8b.yaml", "sft", *sets) if o["kind"] == "ConfigMap" and "train.yaml" in o["data"])
+    assert yaml.safe_load(cm["data"]["train.yaml"]).get("save_total_limit") == expected
+
+
+def test_an_empty_alloc_conf_sets_no_variable():
+    dj = one(render("8b.yaml", "sft", "training.cudaAllocConf="), "DeepSpeedJob")
+    names = [e["name"] for e in dj["spec"]["worker"]["template"]["spec"]["containers"][0]["env"]]
+    assert "PYTORCH_CUDA_ALLOC_CONF" not in names

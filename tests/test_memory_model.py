@@ -1,0 +1,162 @@
+"""The chart's worst-case GPU memory model (templates/_validate.tpl, llama-factory.trainMemory)
+against the worst-case runs measured on 1 x H200 under a card-size cap
+(scripts/gpu_proof.py; tests/gpu/worst-case-results.json): the model may not
+predict less than the GPU used, nor more than its stated error above it; a
+config that ran out of memory under the cap must be one the model says does
+not fit; the presets' DPO keeps 16 pairs per optimizer step; the chosen DPO
+config is the one whose worst case ran under 90 % of the card."""
+import json
+import re
+import sys
+
+import pytest
+
+from chartkit import helm
+from chartkit.chart import ROOT
+from chartkit.testkit import PRESETS, one, render
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import gpu_proof  # noqa: E402
+
+RESULTS = json.loads((ROOT / "tests/gpu/worst-case-results.json").read_text())
+ERROR_BAND = (0.0, 0.05)  # predicted allocator peak - measured, as a share of measured (stated in _validate.tpl)
+NUM = r"([0-9.]+)"
+ANNOTATION = "llama-factory/worst-case-gpu-memory"
+
+
+def estimate(preset: str, stage: str, *sets: str) -> dict:
+    """The chart's estimate for a config, rendered on a card large enough that it renders."""
+    dj = one(render(preset, stage, "common.gpu.memoryGiB=4096", *sets), "DeepSpeedJob")
+    text = dj["metadata"]["annotations"][ANNOTATION]
+    m = re.match(rf"{NUM} GiB per GPU \(allocator {NUM} \+ runtime {NUM}\)", text)
+    assert m, text
+    return {"peak": float(m.group(1)), "allocator": float(m.group(2)), "runtime": float(m.group(3)), "text": text}
+
+
+def gpu_sets(run: str) -> tuple[str, tuple[str, ...]]:
+    """The preset and --set overrides scripts/gpu_proof.py rendered the run with."""
+    preset, stage, extra = gpu_proof.RUNS[run]
+    sets = tuple(f"{k}={'' if v is None else v}" for k, v in extra.items() if k != "training.cudaAllocConf")
+    if "training.cudaAllocConf" in extra:
+        sets += (f"training.cudaAllocConf={extra['training.cudaAllocConf']}",)
+    return preset.removeprefix("values/"), (stage,) + sets
+
+
+def measured_runs():
+    for call in RESULTS["calls"]:
+        for r in call["runs"]:
+            if r["run"] in gpu_proof.RUNS and r.get("data") == "worst":
+                yield call["cap"]["cap_gib"], r
+
+
+MEASURED = list(measured_runs())
+
+
+def test_the_results_hold_worst_case_runs_of_every_8b_training_preset():
+    names = {r["run"] for _, r in MEASURED}
+    assert {"sft", "dpo", "dpo-2xdp-1gpu", "dpo-2x8", "dpo-1x16-exp"} <= names
+    for cap, r in MEASURED:
+        # The cap was in force: the test allocation one GiB above the free memory was refused.
+        call = next(c for c in RESULTS["calls"] if r in c["runs"])
+        assert call["cap"]["check"]["alloc_free_plus_0.5"] == "refused"
+        assert abs(call["cap"]["holder"]["free_after_gib"] - cap) < 0.05
+
+
+@pytest.mark.parametrize("cap,run", [(c, r) for c, r in MEASURED if r.get("peak_allocated_gib")],
+                         ids=lambda x: x["run"] if isinstance(x, dict) else str(x))
+def test_model_is_within_its_error_of_the_measured_allocator_peak(cap, run):
+    preset, (stage, *sets) = gpu_sets(run["run"])
+    est = estimate(preset, stage, *sets)
+    measured = run["peak_allocated_gib"]
+    err = (est["allocator"] - measured) / measured
+    assert ERROR_BAND[0] <= err <= ERROR_BAND[1], (
+        f"{run['run']}: model {est['allocator']:.2f} GiB vs measured {measured:.2f} GiB ({err:+.1%}); {est['text']}")
+    # The runtime term covers what the process held beyond the allocator's reservation.
+    process = max(map(float, run["nvidia_smi_peak_gib"].values()))
+    assert process - run["peak_reserved_gib"] <= est["runtime"]
+
+
+@pytest.mark.parametrize("cap,run", [(c, r) for c, r in MEASURED if r.get("oom")], ids=lambda x: x["run"] if isinstance(x, dict) else str(x))
+def test_a_config_that_ran_out_of_memory_is_one_the_model_says_does_not_fit(cap, run):
+    preset, (stage, *sets) = gpu_sets(run["run"])
+    assert estimate(preset, stage, *sets)["peak"] > cap
+
+
+@pytest.mark.parametrize("major", helm.MAJORS)
+@pytest.mark.parametrize("run", ["dpo-2x8", "dpo-1x16-exp"])
+def test_the_chart_refuses_the_dpo_configs_without_headroom_on_a_40_gb_card(run, major):
+    """2 pairs x 4096 ran out of memory; 1 pair x 4096 ran at 39.24 of 39.5 GiB: no headroom."""
+    preset, (stage, *sets) = gpu_sets(run)
+    err = helm.render_error(helm.Release(values=(f"values/{preset}",), major=major,
+                                         sets=(f"stages={{{stage}}}",) + tuple(sets)))
+    assert "dpo.perDeviceTrainBatchSize: the worst micro batch" in err
+    assert "common.gpu.memoryGiB" in err and "dpo.cutoffLen" in err and "Fix:" in err
+
+
+def test_the_chosen_dpo_config_ran_its_worst_case_under_90_percent_of_the_card():
+    """The chart's DPO of values/8b.yaml and values/8b-2xdp.yaml (one rank) completed optimizer
+    steps with every pair at the cutoff while a holder process left it 90 % of a 40 GB card
+    (39.5 GiB usable, the original example's A100 40GB)."""
+    for run in ("dpo", "dpo-2xdp-1gpu"):
+        ok = [(cap, r) for cap, r in MEASURED if r["run"] == run and r["steps"] >= 3 and r.get("tokens_per_second")]
+        assert ok, run
+        assert min(cap for cap, _ in ok) <= 0.9 * 39.5 + 0.01
+    # The committed config is the one measured: every sequence at the cutoff, the micro batch
+    # and accumulation of one rank of the preset.
+    import yaml
+
+    for preset, run in (("8b.yaml", "dpo"), ("8b-2xdp.yaml", "dpo-2xdp-1gpu")):
+        r = next(r for _, r in MEASURED if r["run"] == run)
+        objs = render(preset, "dpo")
+        train = yaml.safe_load(next(o for o in objs if o["kind"] == "ConfigMap" and "train.yaml" in o["data"])["data"]["train.yaml"])
+        pairs = train["per_device_train_batch_size"] * train["gradient_accumulation_steps"]
+        assert r["tokens_per_step"] == 2 * train["cutoff_len"] * pairs
+
+
+# Pairs per optimizer step before the DPO fix (2 pairs x 8 steps per GPU on the 8B presets, the
+# seed's 16 per GPU; 1 x 4 x 4 GPUs on 70B): the fix changes the micro batch, never these.
+PAIRS_PER_STEP = {"8b.yaml": 16, "8b-2xdp.yaml": 32, "70b-4xdp.yaml": 16, "70b-4xdp-qlora.yaml": 16}
+
+
+@pytest.mark.parametrize("preset", sorted(PAIRS_PER_STEP))
+def test_dpo_keeps_its_pairs_per_optimizer_step(preset):
+    import yaml
+
+    objs = render(preset, "dpo")
+    dj = one(objs, "DeepSpeedJob")
+    cm = next(o for o in objs if o["kind"] == "ConfigMap" and "train.yaml" in o["data"])
+    train = yaml.safe_load(cm["data"]["train.yaml"])
+    ranks = dj["spec"]["worker"]["replicas"] * dj["spec"]["config"]["slotsPerWorker"]
+    assert ranks * train["per_device_train_batch_size"] * train["gradient_accumulation_steps"] == PAIRS_PER_STEP[preset]
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("stage", ["sft", "dpo"])
+def test_every_preset_fits_its_card_with_headroom(preset, stage):
+    """Every preset renders (so the rule admits it), and the estimate it prints is within 90 %
+    of its card."""
+    import yaml
+
+    dj = one(render(preset, stage), "DeepSpeedJob")
+    text = dj["metadata"]["annotations"][ANNOTATION]
+    card = yaml.safe_load((ROOT / "values" / preset).read_text()).get("common", {}).get("gpu", {}).get("memoryGiB", 40)
+    assert float(re.match(NUM, text).group(1)) <= 0.9 * card
+
+
+@pytest.mark.parametrize("sets,field", [
+    (("stages={sft}", "training.gradientCheckpointing=false", "sft.perDeviceTrainBatchSize=4"), "sft.perDeviceTrainBatchSize"),
+    (("stages={sft}", "training.enableLigerKernel=false", "sft.perDeviceTrainBatchSize=4"), "turn on training.enableLigerKernel"),
+    (("stages={dpo}", "dpo.extraArgs.cutoff_len=8192"), "dpo.perDeviceTrainBatchSize"),
+    (("stages={dpo}", "training.extraArgs.per_device_train_batch_size=2"), "dpo.perDeviceTrainBatchSize"),
+])
+def test_the_rule_reads_the_rendered_config_including_escape_hatches(sets, field):
+    err = helm.render_error(helm.Release(values=("values/8b.yaml",), sets=sets))
+    assert field in err and "Fix:" in err
+
+
+def test_more_memory_never_makes_a_config_fit_less():
+    small = estimate("8b.yaml", "dpo")
+    big = estimate("8b.yaml", "dpo", "dpo.cutoffLen=4096")
+    bigger = estimate("8b.yaml", "dpo", "dpo.cutoffLen=4096", "dpo.perDeviceTrainBatchSize=2")
+    assert small["peak"] < big["peak"] < bigger["peak"]
+    assert estimate("8b.yaml", "sft", "training.gradientCheckpointing=false")["peak"] > estimate("8b.yaml", "sft")["peak"]
