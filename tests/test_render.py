@@ -90,9 +90,9 @@ def test_escape_hatches_can_turn_settings_off(stage, sets, key, check):
 
 
 def test_false_removes_a_vllm_flag_the_chart_sets():
-    dep = [o for o in render("8b.yaml", "serve", "serving.lora=true", "serving.model=sft",
-                             "serving.extraArgs.enable-lora=false") if o["kind"] == "Deployment"][0]
-    assert "--enable-lora" not in dep["spec"]["template"]["spec"]["containers"][0]["args"]
+    dep = [o for o in render("8b.yaml", "serve", "serving.extraArgs.max-model-len=false")
+           if o["kind"] == "Deployment"][0]
+    assert not any(a.startswith("--max-model-len") for a in dep["spec"]["template"]["spec"]["containers"][0]["args"])
 
 
 def test_large_numbers_render_as_integers():
