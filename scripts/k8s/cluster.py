@@ -329,7 +329,8 @@ class ControlPlane:
         def all_ready() -> bool:
             out = self._kubectl("get", "nodes", "-o", "json")
             ready = {n["metadata"]["name"] for n in json.loads(out)["items"]
-                     for c in n.get("status", {}).get("conditions", []) if c["type"] == "Ready" and c["status"] == "True"}
+                     for c in n.get("status", {}).get("conditions", [])
+                     if c["type"] == "Ready" and c["status"] == "True"}
             return set(names) <= ready
         self._wait("kwok", all_ready, 60, f"nodes {', '.join(names)} Ready")
 

@@ -125,8 +125,9 @@ def kubelet_reason(config: pytest.Config) -> str | None:
     """Why tests that need containers to run cannot (every Ready node is kwok's), or None."""
     if "kubelet" not in _REASON:
         kube = Kube(cluster_paths(config))
+        key, fake = local_cluster.FAKE_NODE
         real = [n["metadata"]["name"] for n in kube.nodes()
-                if (n["metadata"].get("annotations") or {}).get(local_cluster.FAKE_NODE[0]) != local_cluster.FAKE_NODE[1]]
+                if (n["metadata"].get("annotations") or {}).get(key) != fake]
         _REASON["kubelet"] = None if real else (
             "needs containers that really run (kind: scripts/kind_e2e.sh, or a T9k cluster); "
             "every node here is simulated by kwok")

@@ -57,6 +57,28 @@ def _short(v: Any, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def render(tools, release: str, namespace: str, **args) -> list[dict]:
+    """The objects `helm template` renders for an install with the same arguments."""
+    import yaml
+
+    from commands import helm_template
+
+    out = tools.run(helm_template(tools, release, namespace, **args)).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+HAND_MADE_PVC = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "llama-factory"},
+                 "spec": {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "100Gi"}}}}
+
+
+def create_pvc(tools, namespace: str) -> None:
+    """The workspace PVC made by hand, as the original example's README had users do."""
+    import yaml
+
+    tools.run([tools.kubectl, "--kubeconfig", tools.kubeconfig, "create", "-n", namespace, "-f", "-"],
+              input=yaml.safe_dump(HAND_MADE_PVC))
+
+
 def by_kind(objects: Sequence[dict], kind: str) -> list[dict]:
     return [o for o in objects if o.get("kind") == kind]
 

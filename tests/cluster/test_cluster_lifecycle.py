@@ -21,24 +21,10 @@ import yaml
 import commands
 import waits
 from chartkit.chart import STAGES, presets
-from kube import by_kind, selector
+from kube import by_kind, create_pvc, render, selector
 
 pytestmark = pytest.mark.cluster
 
-
-def render(tools, release, ns, **args) -> list[dict]:
-    out = tools.run(commands.helm_template(tools, release, ns, **args)).stdout
-    return [d for d in yaml.safe_load_all(out) if d]
-
-
-PVC = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "llama-factory"},
-       "spec": {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "100Gi"}}}}
-
-
-def create_pvc(tools, ns: str) -> None:
-    """The workspace PVC made by hand, as the original example's README had users do."""
-    tools.run([tools.kubectl, "--kubeconfig", tools.kubeconfig, "create", "-n", ns, "-f", "-"],
-              input=yaml.safe_dump(PVC))
 
 
 @pytest.fixture(scope="module")

@@ -19,16 +19,13 @@ import commands
 import waits
 from chartkit.chart import STAGES, presets
 from chartkit.testkit import pod_templates
+from kube import create_pvc, render
 
 pytestmark = [pytest.mark.cluster, pytest.mark.kwok]
 
 ORIGINAL_NODE = "a100-40gb-x2-0"  # the original example's node: 2 x A100 40GB
 GPU = "nvidia.com/gpu"
 
-
-def render(tools, release, ns, **args) -> list[dict]:
-    out = tools.run(commands.helm_template(tools, release, ns, **args)).stdout
-    return [d for d in yaml.safe_load_all(out) if d]
 
 
 def gpus(spec: dict) -> int:
@@ -90,8 +87,6 @@ def unschedulable_message(pod: dict) -> str:
 
 @pytest.fixture(scope="module")
 def sched_ns(tools, namespace) -> str:
-    from test_cluster_lifecycle import create_pvc
-
     create_pvc(tools, namespace)
     return namespace
 
@@ -153,7 +148,8 @@ def test_walkthrough_notebook_and_2_gpu_sft_share_the_original_node(tools, kube,
             waits.wait_for(lambda: [p for p in kube.pods(sched_ns, "sched-test=1")
                                     if p["metadata"]["name"] == sft_pod["metadata"]["name"]], placement, count=1,
                            timeout=60, what="the SFT worker next to a GPU Notebook", interval=0.5)
-        (pending,) = [p for p in kube.pods(sched_ns, "sched-test=1") if p["metadata"]["name"] == sft_pod["metadata"]["name"]]
+        (pending,) = [p for p in kube.pods(sched_ns, "sched-test=1")
+                      if p["metadata"]["name"] == sft_pod["metadata"]["name"]]
         assert "Insufficient nvidia.com/gpu" in unschedulable_message(pending), pending["status"]
     finally:
         delete_all(tools, kube, sched_ns)

@@ -16,11 +16,10 @@ from __future__ import annotations
 import json
 
 import pytest
-import yaml
 
 import commands
 import waits
-from kube import by_kind, diff, selector
+from kube import by_kind, diff, render, selector
 
 pytestmark = pytest.mark.cluster
 
@@ -30,10 +29,6 @@ PVC = "llama-factory"
 DOWNLOAD_TIMEOUT = 1800
 SERVE_TIMEOUT = 1500
 
-
-def render(tools, release, ns, **args) -> list[dict]:
-    out = tools.run(commands.helm_template(tools, release, ns, **args)).stdout
-    return [d for d in yaml.safe_load_all(out) if d]
 
 
 def pod_logs(kube, ns, label_selector: str, tail: int = 80) -> str:

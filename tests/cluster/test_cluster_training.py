@@ -16,16 +16,12 @@ import yaml
 import commands
 import waits
 from chartkit.chart import presets
-from kube import by_kind, diff, selector
+from kube import by_kind, diff, render, selector
 
 pytestmark = pytest.mark.cluster
 
 DJ = ("batch.tensorstack.dev/v1beta1", "deepspeedjobs")
 
-
-def render(tools, release, ns, **args) -> list[dict]:
-    out = tools.run(commands.helm_template(tools, release, ns, **args)).stdout
-    return [d for d in yaml.safe_load_all(out) if d]
 
 
 def live_jobs(kube, ns, release, stage) -> list[dict]:
