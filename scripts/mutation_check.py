@@ -129,11 +129,15 @@ def run_suite(tree: Path, pytest_args: list[str], timeout: int) -> tuple[bool, f
     return ok, time.monotonic() - t, tail[0] if tail else ""
 
 
-def check_ref(ref: str, mutants: list[tuple[int, Mutant]], pytest_args: list[str], timeout: int) -> dict:
+def check_ref(ref: str, mutants: list[tuple[int, Mutant]], pytest_args: list[str], timeout: int,
+              skip_baseline: bool = False) -> dict:
     with tempfile.TemporaryDirectory(prefix="mutation-") as d:
         tree = Path(d)
         export(ref, tree)
-        ok, secs, tail = run_suite(tree, pytest_args, timeout)
+        if skip_baseline:
+            ok, secs, tail = True, 0.0, "not run (--skip-baseline)"
+        else:
+            ok, secs, tail = run_suite(tree, pytest_args, timeout)
         print(f"[{ref}] baseline: {'passes' if ok else 'FAILS'} in {secs:.0f} s ({tail})", flush=True)
         result = {"ref": ref, "baseline_ok": ok, "baseline_s": round(secs), "mutants": []}
         if not ok:
@@ -160,7 +164,9 @@ def check_ref(ref: str, mutants: list[tuple[int, Mutant]], pytest_args: list[str
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("refs", nargs="*", default=["HEAD"], help="git refs whose suite and chart are checked")
-    ap.add_argument("--only", help="comma-separated mutant numbers")
+    ap.add_argument("--only", help="comma-separated mutant numbers, run in the order given")
+    ap.add_argument("--skip-baseline", action="store_true",
+                    help="do not re-run the unmutated suite (only when it was just seen to pass at these refs)")
     ap.add_argument("--list", action="store_true", help="list the mutants and exit")
     ap.add_argument("--timeout", type=int, default=900, help="seconds per suite run")
     ap.add_argument("--json", help="write the results here")
@@ -172,11 +178,11 @@ def main(argv: list[str]) -> int:
             print(f"#{i:02d} {m.file}: {m.why}")
         return 0
     if args.only:
-        keep = {int(x) for x in args.only.split(",")}
-        mutants = [(i, m) for i, m in mutants if i in keep]
+        by_id = dict(mutants)
+        mutants = [(int(x), by_id[int(x)]) for x in args.only.split(",")]
     import shlex
     pytest_args = shlex.split(args.pytest_args) if args.pytest_args else DEFAULT_ARGS
-    results = [check_ref(ref, mutants, pytest_args, args.timeout) for ref in args.refs]
+    results = [check_ref(ref, mutants, pytest_args, args.timeout, args.skip_baseline) for ref in args.refs]
     bad = False
     for r in results:
         applied = [m for m in r["mutants"] if m["applied"]]
