@@ -35,6 +35,7 @@ def main(argv: list[str]) -> int:
     problems: list[str] = []
     names: Counter = Counter()
     rows = []
+    training = []  # the batch the chart chose per training stage (null values follow the card)
     for stage in STAGES:
         rel = helm.Release(values=files, sets=(f"stages={{{stage}}}",), name=f"llama31-{stage}", major=args.helm)
         try:
@@ -53,6 +54,14 @@ def main(argv: list[str]) -> int:
                     errs = [str(e)]
                 problems += [f"{stage}: {o['kind']}/{o['metadata']['name']} (Kubernetes {version}): {m}" for m in errs]
         io = pipeline.stage_io(stage, objects)
+        if stage in ("sft", "dpo"):
+            cfg = pipeline.config_data(objects, "train.yaml")
+            dj = next(o for o in objects if o["kind"] == "DeepSpeedJob")
+            memory = dj["metadata"].get("annotations", {}).get("llama-factory/worst-case-gpu-memory", "")
+            training.append(f"{stage:<10} micro batch {cfg['per_device_train_batch_size']} x "
+                            f"{cfg['gradient_accumulation_steps']} accumulation per GPU, gradient checkpointing "
+                            f"{'off' if cfg.get('disable_gradient_checkpointing') else 'on'}, cutoff {cfg['cutoff_len']}; "
+                            f"worst case {memory.split(' (')[0]}")
         kinds = Counter(o["kind"] for o in objects)
         rows.append((stage, ", ".join(f"{n}×{k}" if n > 1 else k for k, n in sorted(kinds.items())), io))
     problems += [f"{kind}/{name} is rendered by {n} releases" for (kind, name), n in names.items()
@@ -66,6 +75,7 @@ def main(argv: list[str]) -> int:
         flow = f"{' + '.join(map(short, io.reads)) or '-'} -> {', '.join(map(short, io.writes)) or '-'}"
         print(f"{stage:<10} {io.gpus:>4}  {flow}  [{kinds}]")
     print(f"paths are relative to the PVC mounted at {mount.rstrip('/')}")
+    print(*training, sep="\n")
     if problems:
         print(f"\n{len(problems)} problem(s):", *problems, sep="\n  ")
         return 1

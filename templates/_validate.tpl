@@ -72,7 +72,10 @@ A DPO micro batch of N pairs is 2N sequences (chosen and rejected).
 {{- $v := $.Values }}
 {{- $t := $v.training }}
 {{- $m := $v.model }}
-{{- $cfg := include "llama-factory.trainArgs" (dict "root" $ "stage" $stage) | fromJson }}
+{{- $cfg := .cfg }}
+{{- if not $cfg }}
+{{- $cfg = include "llama-factory.trainArgs" (dict "root" $ "stage" $stage) | fromJson }}
+{{- end }}
 {{- $gib := 1073741824.0 }}
 {{- $n := float64 (mul $t.workers $t.gpusPerWorker) }}
 {{- $z := int $t.deepspeed.zeroStage }}
@@ -172,6 +175,10 @@ A DPO micro batch of N pairs is 2N sequences (chosen and rejected).
 {{- end }}
 {{- range $stage := list "sft" "dpo" }}
 {{- if has $stage $v.stages }}
+{{- $split := include "llama-factory.batchSplit" (dict "root" $ "stage" $stage) | fromJson }}
+{{- if and (not $split.explicitBoth) (not $split.auto) (not $split.divides) }}
+{{- $errors = append $errors (printf "%s.batchPerGpu: %d is not a multiple of the micro batch times accumulation this config sets (%s.perDeviceTrainBatchSize or %s.gradientAccumulationSteps). Fix: make batchPerGpu a multiple of the one you set, or set both." $stage (int (index $v $stage).batchPerGpu) $stage $stage) }}
+{{- end }}
 {{- $mem := include "llama-factory.trainMemory" (dict "root" $ "stage" $stage) | fromJson }}
 {{- if gt $mem.peak $mem.budget }}
 {{- $unit := ternary "pair" "row" (eq $stage "dpo") }}

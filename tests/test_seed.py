@@ -53,7 +53,8 @@ def test_training_config_is_the_seeds(preset, stage):
 def test_seed_batch_is_one_setting_away():
     """The seed's batch is still expressible, where a card holds its worst case; on its own
     40 GB card the chart refuses it and names the value."""
-    sets = ("sft.packing=false", "sft.perDeviceTrainBatchSize=16", "training.enableLigerKernel=false")
+    sets = ("sft.packing=false", "sft.perDeviceTrainBatchSize=16", "sft.gradientAccumulationSteps=1",
+            "training.enableLigerKernel=false")
     cfg = pipeline.config_data(render("8b.yaml", "sft", *sets, "common.gpu.memoryGiB=4096"), "train.yaml")
     assert cfg["per_device_train_batch_size"] == 16 and "neat_packing" not in cfg
     assert cfg["enable_liger_kernel"] is False

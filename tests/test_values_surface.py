@@ -23,9 +23,14 @@ CONTEXT = {
     "merge.exportDevice": ["merge.gpus=1"],
     "training.multiWorkerSecurityContext": ["training.workers=2"],
     "training.rdma.resourceName": ["training.rdma.enabled=true"],
-    # Without checkpointing, or with 2 DPO pairs per micro batch, the worst case needs an 80 GB card.
+    # On an 80 GB card the chart turns checkpointing off by itself (null): true shows.
     "training.gradientCheckpointing": ["common.gpu.memoryGiB=80"],
+    # The rich values train QLoRA, whose small weights let the chart turn checkpointing off and
+    # keep 1 row / pair per micro batch; an explicit split of 4 rows or 2 pairs turns it on.
+    "sft.perDeviceTrainBatchSize": ["sft.batchPerGpu=4"],
+    "sft.gradientAccumulationSteps": ["sft.batchPerGpu=4"],
     "dpo.perDeviceTrainBatchSize": ["common.gpu.memoryGiB=80"],
+    "dpo.gradientAccumulationSteps": ["common.gpu.memoryGiB=80"],
 }
 # Values that size the cross-field checks and render nothing themselves: a
 # change must flip a check instead, and the failure must name the value.
@@ -67,6 +72,11 @@ MUTATION = {
     "training.ddpTimeout": 7200,
     "training.cutoffLen": 2048,
     "sft.cutoffLen": 2048,
+    "training.gradientCheckpointing": True,
+    "sft.perDeviceTrainBatchSize": 4,
+    "sft.gradientAccumulationSteps": 1,
+    "dpo.perDeviceTrainBatchSize": 2,
+    "dpo.gradientAccumulationSteps": 8,
     "model.vocabSize": 152064,
     "model.hiddenSize": 5120,
     "model.numLayers": 40,
