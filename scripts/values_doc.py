@@ -351,7 +351,9 @@ def build(values_text: str) -> tuple[str, str]:
     missing = undocumented(values, docs)
     if missing:
         raise SystemExit("values.yaml: no `# --` comment documents " + ", ".join(missing))
-    schema = spec()
+    # A JSON round trip unshares the nodes spec() reuses (B, the boolean node, is one dict for
+    # every boolean field): each field gets its own description, not the last one written.
+    schema = json.loads(json.dumps(spec()))
     rows = ["| Key | Type | Default | Description |", "| --- | --- | --- | --- |"]
     for path, text in docs.items():
         node = schema_node(schema, path)

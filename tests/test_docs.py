@@ -59,3 +59,18 @@ def test_preset_table_matches_the_render(preset, stage, gpus, card, memory, shm)
     assert spec["containers"][0]["resources"]["limits"]["memory"] == f"{memory}Gi"
     assert [v for v in spec["volumes"] if v["name"] == "dshm"][0]["emptyDir"]["sizeLimit"] == f"{shm}Gi"
     assert yaml.safe_load((ROOT / "values" / preset).read_text())["common"]["gpu"]["memoryGiB"] == int(card)
+
+
+def test_every_schema_description_is_its_own_keys_comment():
+    """values_doc reuses one node for every boolean field; each field must still get the
+    description of its own `# --` comment (merge.exportLegacyFormat once carried serving.lora's)."""
+    import json as _json
+    import sys as _sys
+
+    _sys.path.insert(0, str(ROOT / "scripts"))
+    import values_doc
+
+    text = (ROOT / "values.yaml").read_text()
+    schema = _json.loads((ROOT / "values.schema.json").read_text())
+    for path, doc in values_doc.documented_keys(text).items():
+        assert values_doc.schema_node(schema, path).get("description") == doc, path
