@@ -23,8 +23,20 @@ Two steps, because Helm and the GPU are rarely on one machine:
       steps, tokens per second, step time, peak GPU memory (the allocator's, as
       LLaMA-Factory records it with RECORD_VRAM=1, and nvidia-smi's), loss curve.
 
+  run options for the worst case (issue 15):
+    --cap-gib C      a separate process holds all GPU memory but C GiB (39.5: a 40 GB card, as an
+                     A100 40GB leaves a process; 35.55: 90 % of it; 79.5: an 80 GB card), checked
+                     by a test allocation in a fresh process before any run
+    --runs name@worst  data with every SFT sample and every chosen/rejected sequence at the cutoff
+    --runs drills    kill during training, kill during a checkpoint save, relaunch, relaunch after
+                     completion (sft-drill), each outcome asserted
+    e.g. run --runs sft@worst,dpo@worst,dpo@typical --cap-gib 39.5
+         run --runs drills,dpo@worst --cap-gib 35.55
+         run --runs sft-80@worst,sft-80-ckpt@worst,dpo-80@worst,dpo-80-ckpt@worst --cap-gib 79.5  (issue 17)
+
   plot (matplotlib):
     python scripts/gpu_proof.py plot --results a.json [b.json …] --png tests/gpu/gpu-proof.png
+    python scripts/gpu_proof.py plot-worst --results tests/gpu/worst-case-results.json --png tests/gpu/worst-case.png
 
 Measurement-only settings, the same for every run: logging every step,
 token counting on, max_steps bounded. Throughput is the
@@ -51,6 +63,7 @@ sys.path.insert(0, str(HERE))
 MODEL = "Llama-3.1-8B-random"
 CONFIG_MOUNT = "/etc/llama-factory"  # where the DeepSpeedJob mounts its ConfigMap
 WARMUP = 3  # steps excluded from the steady-state throughput
+N_PARAMS = 8_030_261_248  # Llama-3.1-8B
 
 # Llama-3.1-8B's architecture (config.json of meta-llama/Llama-3.1-8B).
 LLAMA31_8B = dict(
@@ -87,11 +100,17 @@ RUNS = {
     "dpo-1x16-exp": ("values/8b.yaml", "dpo", {"dpo.perDeviceTrainBatchSize": 1,
                                                "dpo.gradientAccumulationSteps": 16, "dpo.cutoffLen": 4096}),
     "dpo-2xdp-1gpu": ("values/8b-2xdp.yaml", "dpo", {"training.gpusPerWorker": 1}),
+    # Defaults that follow the card (issue 17): the chart's choice for an 80 GB card, and the
+    # checkpointing it turns off, for the speed-up; run with --cap-gib 79.5.
+    "sft-80": ("values/8b.yaml", "sft", {"common.gpu.memoryGiB": 80}),
+    "sft-80-ckpt": ("values/8b.yaml", "sft", {"common.gpu.memoryGiB": 80, "training.gradientCheckpointing": True}),
+    "dpo-80": ("values/8b.yaml", "dpo", {"common.gpu.memoryGiB": 80}),
+    "dpo-80-ckpt": ("values/8b.yaml", "dpo", {"common.gpu.memoryGiB": 80, "training.gradientCheckpointing": True}),
     # Restart drills (issue 15): a checkpoint every 3 steps, no eval, 8 steps.
     "sft-drill": ("values/8b.yaml", "sft", {"sft.saveSteps": 3, "sft.valSize": 0}),
 }
 # Runs that need the chart's values of a later commit render only when the chart has them.
-STEPS = {"sft-drill": 8, "dpo": 3, "dpo-2x8": 2, "dpo-1x16": 3, "dpo-1x16-exp": 3, "dpo-2xdp-1gpu": 3}
+STEPS = {"sft-drill": 8, "dpo-80": 3, "dpo-80-ckpt": 3, "dpo": 3, "dpo-2x8": 2, "dpo-1x16": 3, "dpo-1x16-exp": 3, "dpo-2xdp-1gpu": 3}
 
 # The original example's llama-factory/training/sft-8b-config.yaml (t9k/examples @ cf203dc),
 # re-typed; paths point at the same synthetic model and data as the chart's runs.
@@ -141,7 +160,8 @@ def render(args) -> int:
         try:
             objs = helm.render(release)
         except helm.RenderError as e:
-            print(f"skipped {name}: {e.stderr.strip().splitlines()[-1]}")
+            why = [ln.strip() for ln in e.stderr.splitlines() if ln.strip().startswith("- ")] or [e.stderr.strip()]
+            print(f"skipped {name} (the chart refuses it): {why[0][:300]}")
             continue
         d.mkdir(parents=True)
         for obj in objs:
@@ -368,6 +388,11 @@ def summarise(name: str, log: list[dict], seconds: float, smi: SmiSampler, rc: i
             res["step_seconds"] = round(dt / n, 3)
             res["tokens_per_second"] = round((b["total_tokens"] - a["total_tokens"]) / dt, 1)
             res["tokens_per_step"] = round((b["total_tokens"] - a["total_tokens"]) / n)
+            # Model FLOPs of LoRA training: 2N forward + 2N for the input gradients per token
+            # (frozen weights get no weight gradients; recomputation is not useful work;
+            # attention's sequence-length term left out), against 790 TFLOP/s of dense bf16,
+            # a realistic H200 rate (989 peak).
+            res["mfu_4N_of_790_tflops"] = round(res["tokens_per_second"] * 4 * N_PARAMS / 790e12, 3)
     res["peak_allocated_gib"] = max((r.get("vram_allocated", 0) for r in log), default=None)
     res["peak_reserved_gib"] = max((r.get("vram_reserved", 0) for r in log), default=None)
     res["nvidia_smi_peak_gib"] = {str(i): round(m / 1024, 2) for i, m in smi.peak_mib.items()}
