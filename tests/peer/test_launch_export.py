@@ -6,6 +6,7 @@ export leaves the served model as it was. The rendered merge.yaml of the chart
 is used, with its paths moved to a temporary directory."""
 import importlib.util
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -20,16 +21,34 @@ from conftest import peer_missing
 
 
 
-def export_missing() -> str | None:
-    """`llamafactory-cli export` imports LLaMA-Factory's multimodal plugin, which imports
-    torchaudio at module level; the peer stack's CPU torch may come without it."""
-    missing = [m for m in ("torchaudio",) if importlib.util.find_spec(m) is None]
-    return (f"peer tier: {', '.join(missing)} not installed, so llamafactory-cli export cannot start "
-            "on this machine; the merge step's real export did not run") if missing else None
+pytestmark = pytest.mark.skipif(peer_missing() is not None, reason=peer_missing() or "")
+
+# `llamafactory-cli export` imports LLaMA-Factory's multimodal plugin, which imports torchaudio
+# at module level; no torchaudio is published for the peer stack's torch (2.13.0), and the
+# export never uses it. Without a real one the CLI runs with a placeholder package that fails
+# on any use: the export either never touches it or this test fails.
+PLACEHOLDER = '''"""Placeholder for the peer tier (tests/peer/test_launch_export.py): fails on any use."""
+def __getattr__(name):
+    raise RuntimeError(f"torchaudio.{name}: torchaudio is not installed in the peer tier (placeholder)")
+'''
 
 
-pytestmark = [pytest.mark.skipif(peer_missing() is not None, reason=peer_missing() or ""),
-              pytest.mark.skipif(export_missing() is not None, reason=export_missing() or "")]
+@pytest.fixture(scope="module", autouse=True)
+def torchaudio_for_the_cli(tmp_path_factory):
+    if importlib.util.find_spec("torchaudio") is not None:
+        yield
+        return
+    site = tmp_path_factory.mktemp("placeholder")
+    (site / "torchaudio").mkdir()
+    (site / "torchaudio" / "__init__.py").write_text(PLACEHOLDER)
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), before]))
+    yield
+    if before is None:
+        del os.environ["PYTHONPATH"]
+    else:
+        os.environ["PYTHONPATH"] = before
+
 
 spec = importlib.util.spec_from_file_location("chart_launch", ROOT / "files" / "launch.py")
 launch = importlib.util.module_from_spec(spec)
