@@ -85,6 +85,29 @@ def test_noop_upgrade_leaves_a_finished_job_alone_and_a_change_replaces_it(tools
 
 
 @pytest.mark.kwok  # its Job pods must exit 0 at once
+def test_a_job_deleted_by_its_ttl_runs_again_on_upgrade_so_the_default_keeps_it(tools, kube, pvc_namespace):
+    """The TTL-after-finished controller deletes a finished Job; Helm re-creates what its release
+    lacks, so the next upgrade runs the (hours-long) stage again. The chart's default keeps it."""
+    namespace, release = pvc_namespace, "ttl-merge"
+    (default_job,) = by_kind(render(tools, release, namespace, values=["values/8b.yaml"], sets=["stages={merge-sft}"]),
+                             "Job")
+    assert "ttlSecondsAfterFinished" not in default_job["spec"], default_job["spec"]
+
+    args = {"values": ["values/8b.yaml"], "sets": ["stages={merge-sft}", "merge.ttlSecondsAfterFinished=2"]}
+    tools.run(commands.helm_install(tools, release, namespace, **args))
+    first = finished_job(kube, namespace, release, "merge-sft")
+    waits.wait_for(lambda: [{"kind": "JobList", "items": kube.jobs(namespace, selector(release, "merge-sft"))}],
+                   lambda lst: waits.SUCCEEDED if not lst["items"] else waits.RUNNING,
+                   what="the TTL controller to delete the finished Job", count=1, timeout=60, interval=1)
+    tools.run(commands.helm_upgrade(tools, release, namespace, **args))
+    again = finished_job(kube, namespace, release, "merge-sft")
+    assert again["metadata"]["name"] == first["metadata"]["name"]
+    assert again["metadata"]["uid"] != first["metadata"]["uid"], "the upgrade did not re-create the Job"
+    assert pods_of_job(kube, namespace, again), "the re-created Job ran no pod"
+    tools.run(commands.helm_uninstall(tools, release, namespace))
+
+
+@pytest.mark.kwok  # its Job pods must exit 0 at once
 def test_uninstall_leaves_no_orphan_pods(tools, kube, pvc_namespace):
     namespace = pvc_namespace
     release = "orphans"
