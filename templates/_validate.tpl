@@ -281,6 +281,16 @@ A DPO micro batch of N pairs is 2N sequences (chosen and rejected).
 {{- end }}
 {{- end }}
 
+{{- /* Paths the chart derives: what one stage writes, the next reads (and a run's identity). */}}
+{{- $ownedPaths := list "output_dir" "model_name_or_path" "adapter_name_or_path" "dataset_dir" "export_dir" "deepspeed" }}
+{{- range $where, $extra := dict "training" $t.extraArgs "sft" $v.sft.extraArgs "dpo" $v.dpo.extraArgs "merge" $v.merge.extraArgs }}
+{{- range $key := $ownedPaths }}
+{{- if hasKey $extra $key }}
+{{- $errors = append $errors (printf "%s.extraArgs.%s: the chart sets %s itself; the stages after this one read the paths it derives from model.name and training.method, so a moved path silently breaks the chain. Fix: remove %s.extraArgs.%s." $where $key $key $where $key) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{- /* Every pod: requests within limits, /dev/shm inside the memory limit. */}}
 {{- $pods := dict "training" $t "notebook" $v.notebook "eval" $v.eval "serving" $v.serving "merge" $v.merge "download" $v.download }}
 {{- range $name, $c := $pods }}

@@ -92,6 +92,14 @@ rule("owned-vllm-flags", "serving.extraArgs.", "8b.yaml", ("serve",),
                                                          (9000, 2, 2, "x", "x=/y", True, True, 64))],
      lambda v: any(f.replace("_", "-") in OWNED_FLAGS for f in v["serving"]["extraArgs"]))
 
+# Paths the chart derives cannot be moved through the LLaMA-Factory escape hatches.
+OWNED_PATHS = ("output_dir", "model_name_or_path", "adapter_name_or_path", "dataset_dir", "export_dir", "deepspeed")
+for _block, _stage in (("training", "sft"), ("sft", "sft"), ("dpo", "dpo"), ("merge", "merge-sft")):
+    rule(f"owned-paths-{_block}", f"{_block}.extraArgs.", "8b.yaml", (_stage,),
+         [{f"{_block}.extraArgs": {k: "/t9k/mnt/elsewhere"}} for k in OWNED_PATHS]
+         + [{f"{_block}.extraArgs": {"seed": 7}}, {f"{_block}.extraArgs": {"output_dir_suffix": "x"}}],
+         lambda v, b=_block: any(k in OWNED_PATHS for k in v[b]["extraArgs"]))
+
 # Evaluation holds the bf16 model on eval.gpus cards at 90 %.
 rule("eval-fits", "eval.gpus", "8b.yaml", ("eval",),
      [{"model.parametersBillion": p, "eval.gpus": g, "common.gpu.memoryGiB": 40}
