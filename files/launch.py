@@ -18,6 +18,12 @@ the right thing with what is already on the PVC.
     - no complete checkpoint: start from scratch;
     - training.overwriteOutputDir=true or an explicit resume_from_checkpoint:
       run unchanged.
+    Every run leaves its settings in <output_dir>/.llama-factory-run.json (rank 0,
+    before training): a skip or a resume over a run of other settings (another
+    learning rate, dataset, method, ...) is refused with the keys that differ,
+    instead of continuing someone else's run or ending at once on its results.
+    Keys that change only speed, memory or logging do not count; the micro batch
+    and accumulation count only as their product.
     Then it runs `python -m llamafactory.launcher <config>` in this process.
 
   python launch.py export <merge.yaml>   (the merge Job)
@@ -50,6 +56,48 @@ WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin", "model.safetensors"
            "pytorch_model.bin", "pytorch_model.bin.index.json")
 FINISHED = ("trainer_state.json", "train_results.json")
 MERGED = ".merged-from"
+RUN = ".llama-factory-run.json"
+# Keys of a training config that do not change what a run computes.
+NOT_SETTINGS = ("output_dir", "overwrite_output_dir", "resume_from_checkpoint", "logging_steps", "save_steps",
+                "save_total_limit", "plot_loss", "report_to", "overwrite_cache", "preprocessing_num_workers",
+                "ddp_timeout", "dataset_dir", "deepspeed", "disable_gradient_checkpointing",
+                "per_device_train_batch_size", "gradient_accumulation_steps")
+
+
+def settings(cfg: dict) -> dict:
+    """What a run computes: the config less NOT_SETTINGS, the batch per device as one number."""
+    out = {k: v for k, v in cfg.items() if k not in NOT_SETTINGS}
+    out["batch_per_device"] = int(cfg.get("per_device_train_batch_size", 1)) * int(cfg.get("gradient_accumulation_steps", 1))
+    return json.loads(json.dumps(out, sort_keys=True, default=str))
+
+
+def other_run(cfg: dict, out: Path) -> str | None:
+    """Why the run in `out` is not this config's (the keys that differ), or None."""
+    path = out / RUN
+    if not path.is_file():
+        return None
+    try:
+        before = json.loads(path.read_text())
+    except ValueError:
+        return f"{RUN} does not parse"
+    now = settings(cfg)
+    keys = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+    if not keys:
+        return None
+    return ", ".join(f"{k}: {json.dumps(before.get(k))} there, {json.dumps(now.get(k))} now" for k in keys[:8]) \
+        + (f" (and {len(keys) - 8} more)" if len(keys) > 8 else "")
+
+
+def record_run(cfg: dict, rank: int) -> None:
+    """Rank 0 writes the run's settings into its output directory (atomically)."""
+    out = Path(cfg["output_dir"])
+    if rank != 0 or (out / RUN).is_file():
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".run-", dir=out)
+    with os.fdopen(fd, "w") as f:
+        json.dump(settings(cfg), f, sort_keys=True, indent=1)
+    os.replace(tmp, out / RUN)
 
 
 def log(msg: str) -> None:
@@ -85,7 +133,7 @@ def finished(output_dir: Path) -> bool:
 
 
 def decide(cfg: dict) -> dict:
-    """What to do with a training config: {'action': 'skip'|'resume'|'fresh'|'as-is', 'resume': path,
+    """What to do with a training config: {'action': 'skip'|'resume'|'fresh'|'as-is'|'refuse', 'resume': path,
     'incomplete': [paths], 'reason': text}. A pure function of the config and the output directory."""
     out = Path(cfg["output_dir"])
     if cfg.get("overwrite_output_dir"):
@@ -94,6 +142,14 @@ def decide(cfg: dict) -> dict:
         return {"action": "as-is", "incomplete": [], "reason": f"resume_from_checkpoint is set to {cfg['resume_from_checkpoint']}"}
     if not out.is_dir():
         return {"action": "fresh", "incomplete": [], "reason": f"{out} does not exist yet"}
+    differs = other_run(cfg, out)
+    if differs:
+        return {"action": "refuse", "incomplete": [],
+                "reason": f"{out} holds a run of other settings ({differs}); it is neither resumed nor "
+                          "reported as this run. Fix: give this run its own output directory, or set "
+                          "training.overwriteOutputDir=true to replace that run"}
+    if not (out / RUN).is_file() and any(out.iterdir()):
+        log(f"{out} has no {RUN} (a run from before the chart recorded settings): taken as this config's")
     if finished(out):
         return {"action": "skip", "incomplete": [],
                 "reason": f"{out} holds a finished run ({' and '.join(FINISHED)}); nothing to do. To train again, "
@@ -138,7 +194,11 @@ def train(config: str) -> int:
     log(f"{d['action']}: {d['reason']}")
     if d["action"] == "skip":
         return 0
+    if d["action"] == "refuse":
+        return 3
     set_aside(d["incomplete"], rank)
+    if d["action"] in ("fresh", "resume"):
+        record_run(cfg, rank)
     if d["action"] == "resume":
         log(f"resuming from {d['resume']}")
         cfg["resume_from_checkpoint"] = d["resume"]

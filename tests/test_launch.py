@@ -147,6 +147,60 @@ def test_resume_hands_llamafactory_a_yaml_with_the_checkpoint(tmp_path, monkeypa
     assert handed["resume_from_checkpoint"] == str(tmp_path / "checkpoint-3") and handed["stage"] == "sft"
 
 
+# ------------------------------------------------------------------ run settings
+
+def run_cfg(out, **kw):
+    return cfg(out, **{"stage": "sft", "learning_rate": 1e-4, "dataset": "alpaca_en_demo",
+                       "per_device_train_batch_size": 2, "gradient_accumulation_steps": 4, "logging_steps": 5, **kw})
+
+
+def test_a_fresh_run_records_its_settings_and_a_resume_of_the_same_settings_goes_on(tmp_path, monkeypatch):
+    monkeypatch.setattr(launch.runpy, "run_module", lambda *a, **k: None)
+    out = tmp_path / "sft"
+    config = tmp_path / "train.yaml"
+    config.write_text(yaml.safe_dump(run_cfg(out)))
+    assert launch.main(["train", str(config)]) == 0
+    recorded = json.loads((out / launch.RUN).read_text())
+    assert recorded["learning_rate"] == 1e-4 and recorded["batch_per_device"] == 8
+    assert "logging_steps" not in recorded and "output_dir" not in recorded
+    checkpoint(out, 3)
+    # Another split of the same batch, other logging: the same run (a bigger card resumes it).
+    same = run_cfg(out, per_device_train_batch_size=8, gradient_accumulation_steps=1)
+    same["logging_steps"] = 1
+    assert launch.decide(same)["action"] == "resume"
+
+
+@pytest.mark.parametrize("finished_run", [False, True])
+def test_a_run_of_other_settings_is_neither_resumed_nor_skipped(tmp_path, capsys, monkeypatch, finished_run):
+    out = tmp_path / "sft"
+    launch.record_run(run_cfg(out), rank=0)
+    checkpoint(out, 3)
+    if finished_run:
+        for f in launch.FINISHED:
+            (out / f).write_text("{}")
+    monkeypatch.setitem(sys.modules, "llamafactory", None)  # would raise if it were imported
+    config = tmp_path / "train.yaml"
+    config.write_text(yaml.safe_dump(run_cfg(out, learning_rate=2e-5)))
+    assert launch.main(["train", str(config)]) == 3
+    said = capsys.readouterr().out
+    assert "refuse:" in said and "learning_rate: 0.0001 there, 2e-05 now" in said, said
+    assert "training.overwriteOutputDir=true" in said
+    assert launch.decide(run_cfg(out, learning_rate=2e-5, overwrite_output_dir=True))["action"] == "as-is"
+
+
+def test_a_run_from_before_the_settings_record_is_taken_as_this_one(tmp_path, capsys):
+    checkpoint(tmp_path, 3)
+    assert launch.decide(run_cfg(tmp_path))["action"] == "resume"
+    assert f"has no {launch.RUN}" in capsys.readouterr().out
+
+
+def test_only_rank_0_records_the_settings(tmp_path):
+    launch.record_run(run_cfg(tmp_path / "a"), rank=1)
+    assert not (tmp_path / "a" / launch.RUN).exists()
+    launch.record_run(run_cfg(tmp_path / "a"), rank=0)
+    assert (tmp_path / "a" / launch.RUN).is_file() and not list((tmp_path / "a").glob(".run-*"))
+
+
 # ------------------------------------------------------------------ merge
 
 def merge_cfg(tmp_path):
