@@ -77,8 +77,8 @@ def other_run(cfg: dict, out: Path) -> str | None:
     if not path.is_file():
         return None
     try:
-        before = json.loads(path.read_text())
-    except ValueError:
+        before = json.loads(path.read_text())["settings"]
+    except (ValueError, KeyError, TypeError):
         return f"{RUN} does not parse"
     now = settings(cfg)
     keys = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
@@ -86,6 +86,16 @@ def other_run(cfg: dict, out: Path) -> str | None:
         return None
     return ", ".join(f"{k}: {json.dumps(before.get(k))} there, {json.dumps(now.get(k))} now" for k in keys[:8]) \
         + (f" (and {len(keys) - 8} more)" if len(keys) > 8 else "")
+
+
+def written_by(out: Path) -> str:
+    """', written by pod <name>' from the run's record (the pod's name carries the release and
+    the job), when it says."""
+    try:
+        pod = json.loads((out / RUN).read_text()).get("written_by")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return f", written by pod {pod}" if pod else ""
 
 
 def record_run(cfg: dict, rank: int) -> None:
@@ -96,7 +106,8 @@ def record_run(cfg: dict, rank: int) -> None:
     out.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".run-", dir=out)
     with os.fdopen(fd, "w") as f:
-        json.dump(settings(cfg), f, sort_keys=True, indent=1)
+        json.dump({"settings": settings(cfg), "written_by": os.environ.get("HOSTNAME", "")}, f, sort_keys=True,
+                  indent=1)
     os.replace(tmp, out / RUN)
 
 
@@ -145,8 +156,9 @@ def decide(cfg: dict) -> dict:
     differs = other_run(cfg, out)
     if differs:
         return {"action": "refuse", "incomplete": [],
-                "reason": f"{out} holds a run of other settings ({differs}); it is neither resumed nor "
-                          "reported as this run. Fix: give this run its own output directory, or set "
+                "reason": f"{out} holds a run of other settings{written_by(out)} ({differs}); it is neither "
+                          "resumed nor reported as this run. Fix: give these settings a run of their own "
+                          "(run=<name>: every stage of it, with the same name), or set "
                           "training.overwriteOutputDir=true to replace that run"}
     if not (out / RUN).is_file() and any(out.iterdir()):
         log(f"{out} has no {RUN} (a run from before the chart recorded settings): taken as this config's")

@@ -146,6 +146,7 @@ def spec() -> dict:
             "global": {"type": "object", "description": "Helm's global values (unused by this chart)."},
             "stages": {"type": "array", "minItems": 1, "uniqueItems": True,
                        "items": S(enum=["workspace", "sft", "merge-sft", "dpo", "merge-dpo", "eval", "serve"])},
+            "run": S(maxLength=40, pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$"),
             "nameOverride": S(maxLength=40, pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$"),
             "fullnameOverride": S(maxLength=63, pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$"),
             "model": obj({

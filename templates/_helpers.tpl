@@ -78,10 +78,13 @@ Returns YAML; use with fromYaml.
 {{- $m := .Values.model.name }}
 {{- $method := .Values.training.method }}
 {{- $full := eq $method "full" }}
-{{- $sft := printf "saves/%s/%s/sft" $m $method }}
-{{- $dpo := printf "saves/%s/%s/dpo" $m $method }}
+{{- /* A named run gets its own directory under each output (values: run). */}}
+{{- $run := .Values.run | default "" }}
+{{- $saves := ternary (printf "saves/%s/%s" $m $method) (printf "saves/%s/%s/%s" $m $method $run) (eq $run "") }}
+{{- $sft := printf "%s/sft" $saves }}
+{{- $dpo := printf "%s/dpo" $saves }}
 {{- /* Merged models and evaluations of QLoRA (or full) runs never share a directory with LoRA's. */}}
-{{- $tag := ternary "" (printf "-%s" $method) (eq $method "lora") }}
+{{- $tag := printf "%s%s" (ternary "" (printf "-%s" $method) (eq $method "lora")) (ternary "" (printf "-%s" $run) (eq $run "")) }}
 base: {{ printf "models/%s" $m }}
 sft: {{ $sft }}
 sftModel: {{ ternary $sft (printf "models/%s%s-sft" $m $tag) $full }}

@@ -286,7 +286,7 @@ A DPO micro batch of N pairs is 2N sequences (chosen and rejected).
 {{- range $where, $extra := dict "training" $t.extraArgs "sft" $v.sft.extraArgs "dpo" $v.dpo.extraArgs "merge" $v.merge.extraArgs }}
 {{- range $key := $ownedPaths }}
 {{- if hasKey $extra $key }}
-{{- $errors = append $errors (printf "%s.extraArgs.%s: the chart sets %s itself; the stages after this one read the paths it derives from model.name and training.method, so a moved path silently breaks the chain. Fix: remove %s.extraArgs.%s." $where $key $key $where $key) }}
+{{- $errors = append $errors (printf "%s.extraArgs.%s: the chart sets %s itself; the stages after this one read the paths it derives from model.name, training.method and run, so a moved path silently breaks the chain. Fix: remove %s.extraArgs.%s; for a separate experiment set run=<name>." $where $key $key $where $key) }}
 {{- end }}
 {{- end }}
 {{- end }}

@@ -160,7 +160,7 @@ def test_a_fresh_run_records_its_settings_and_a_resume_of_the_same_settings_goes
     config = tmp_path / "train.yaml"
     config.write_text(yaml.safe_dump(run_cfg(out)))
     assert launch.main(["train", str(config)]) == 0
-    recorded = json.loads((out / launch.RUN).read_text())
+    recorded = json.loads((out / launch.RUN).read_text())["settings"]
     assert recorded["learning_rate"] == 1e-4 and recorded["batch_per_device"] == 8
     assert "logging_steps" not in recorded and "output_dir" not in recorded
     checkpoint(out, 3)
@@ -173,6 +173,7 @@ def test_a_fresh_run_records_its_settings_and_a_resume_of_the_same_settings_goes
 @pytest.mark.parametrize("finished_run", [False, True])
 def test_a_run_of_other_settings_is_neither_resumed_nor_skipped(tmp_path, capsys, monkeypatch, finished_run):
     out = tmp_path / "sft"
+    monkeypatch.setenv("HOSTNAME", "lr1e4-llama-factory-sft-0a1b2c3d-worker-0")
     launch.record_run(run_cfg(out), rank=0)
     checkpoint(out, 3)
     if finished_run:
@@ -184,7 +185,8 @@ def test_a_run_of_other_settings_is_neither_resumed_nor_skipped(tmp_path, capsys
     assert launch.main(["train", str(config)]) == 3
     said = capsys.readouterr().out
     assert "refuse:" in said and "learning_rate: 0.0001 there, 2e-05 now" in said, said
-    assert "training.overwriteOutputDir=true" in said
+    assert "written by pod lr1e4-llama-factory-sft-0a1b2c3d-worker-0" in said, said
+    assert "run=<name>" in said and "training.overwriteOutputDir=true" in said
     assert launch.decide(run_cfg(out, learning_rate=2e-5, overwrite_output_dir=True))["action"] == "as-is"
 
 

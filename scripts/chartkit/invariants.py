@@ -194,10 +194,12 @@ def workload(r: Render, stage: str) -> dict | None:
 
 
 def plan(v: dict) -> dict[str, str]:
-    m, method = v["model"]["name"], v["training"]["method"]
-    sft, dpo = f"saves/{m}/{method}/sft", f"saves/{m}/{method}/dpo"
+    m, method, run = v["model"]["name"], v["training"]["method"], v.get("run") or ""
+    saves = f"saves/{m}/{method}" + (f"/{run}" if run else "")  # a named run gets its own directories
+    sft, dpo = f"{saves}/sft", f"{saves}/dpo"
     full = method == "full"
-    tag = "" if method == "lora" else f"-{method}"  # merged models of two methods never share a directory
+    # Merged models of two methods (or runs) never share a directory.
+    tag = ("" if method == "lora" else f"-{method}") + (f"-{run}" if run else "")
     return {"base": f"models/{m}", "sft": sft, "sftModel": sft if full else f"models/{m}{tag}-sft",
             "dpo": dpo, "dpoModel": dpo if full else f"models/{m}{tag}-dpo", "data": "data",
             "hfHome": ".cache/huggingface", "eval": f"evals/{m}{tag}"}
