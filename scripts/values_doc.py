@@ -71,6 +71,14 @@ LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$"
 # An extended resource (IsExtendedResourceName): a qualified name whose prefix, a DNS subdomain, is required.
 EXTENDED_RESOURCE = (r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/"
                      r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+# A pod toleration (core/v1 Toleration): the fields and types the API server takes.
+TOLERATION = {"type": "object", "additionalProperties": False, "properties": {
+    "key": {"type": "string", "pattern": r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+                                          r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"},
+    "operator": {"type": "string", "enum": ["Exists", "Equal"]},
+    "value": {"type": "string", "maxLength": 63, "pattern": r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$"},
+    "effect": {"type": "string", "enum": ["", "NoSchedule", "PreferNoSchedule", "NoExecute"]},
+    "tolerationSeconds": {"type": "integer"}}}
 LABELS = {"type": "object", "propertyNames": {"pattern": QUALIFIED_NAME, "maxLength": 317},
           "additionalProperties": {"type": "string", "maxLength": 63, "pattern": LABEL_VALUE}}
 ANNOTATIONS = {"type": "object", "propertyNames": {"pattern": QUALIFIED_NAME, "maxLength": 317},
@@ -170,7 +178,7 @@ def spec() -> dict:
                 "scheduler": obj({"queue": S(maxLength=63, pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$"),
                                   "priority": I(minimum=0, maximum=100)}),
                 "nodeSelector": copy.deepcopy(LABELS),
-                "tolerations": {"type": "array", "items": {"type": "object"}},
+                "tolerations": {"type": "array", "items": copy.deepcopy(TOLERATION)},
                 "affinity": {"type": "object"},
                 "podLabels": copy.deepcopy(LABELS),
                 "podAnnotations": copy.deepcopy(ANNOTATIONS),
