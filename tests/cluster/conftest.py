@@ -82,11 +82,6 @@ def cluster_reason(config: pytest.Config) -> str | None:
     return _REASON["reason"]
 
 
-def local_plane() -> "local_cluster.ControlPlane | None":
-    """The control plane this session started (None on a named cluster)."""
-    return _LOCAL.get("local")
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("cluster") is None:
