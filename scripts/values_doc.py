@@ -73,10 +73,9 @@ EXTENDED_RESOURCE = (r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0
                      r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 # A pod toleration (core/v1 Toleration): the fields and types the API server takes.
 TOLERATION = {"type": "object", "additionalProperties": False, "properties": {
-    "key": {"type": "string", "pattern": r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
-                                          r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"},
+    "key": {"type": "string", "pattern": QUALIFIED_NAME},
     "operator": {"type": "string", "enum": ["Exists", "Equal"]},
-    "value": {"type": "string", "maxLength": 63, "pattern": r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$"},
+    "value": {"type": "string", "maxLength": 63, "pattern": LABEL_VALUE},
     "effect": {"type": "string", "enum": ["", "NoSchedule", "PreferNoSchedule", "NoExecute"]},
     "tolerationSeconds": {"type": "integer"}}}
 LABELS = {"type": "object", "propertyNames": {"pattern": QUALIFIED_NAME, "maxLength": 317},
