@@ -33,6 +33,11 @@ Two steps, because Helm and the GPU are rarely on one machine:
     e.g. run --runs sft@worst,dpo@worst,dpo@typical --cap-gib 39.5
          run --runs drills,dpo@worst --cap-gib 35.55
          run --runs sft-80@worst,sft-80-ckpt@worst,dpo-80@worst,dpo-80-ckpt@worst --cap-gib 79.5  (issue 17)
+         run --runs sft-40@worst,sft-40-ck4@worst,dpo-40@worst --cap-gib 39.5  (issue 17; results:
+             tests/gpu/card-defaults-results.json, docs/gpu-card-defaults.md)
+    Runs in RUN_ENV get environment variables and scripts/gpu_proof_site on PYTHONPATH, whose
+    sitecustomize.py makes a change the chart cannot render yet (GPU_PROOF_CKPT_LAYERS=K:
+    gradient checkpointing of the first K decoder layers only).
 
   plot (matplotlib):
     python scripts/gpu_proof.py plot --results a.json [b.json …] --png tests/gpu/gpu-proof.png
@@ -106,11 +111,27 @@ RUNS = {
     "sft-80-ckpt": ("values/8b.yaml", "sft", {"common.gpu.memoryGiB": 80, "training.gradientCheckpointing": True}),
     "dpo-80": ("values/8b.yaml", "dpo", {"common.gpu.memoryGiB": 80}),
     "dpo-80-ckpt": ("values/8b.yaml", "dpo", {"common.gpu.memoryGiB": 80, "training.gradientCheckpointing": True}),
+    # The chart's choice for a 40 GB card (checkpointing on, micro batch 1: today's defaults) and
+    # levers beyond checkpointing and the micro batch (issue 17): data-loader workers that build
+    # the next packed row's 4D block-diagonal mask (4096 x 4096, on the CPU) while the GPU trains,
+    # partial checkpointing (RUN_ENV), torch.compile of the model.
+    "sft-40": ("values/8b.yaml", "sft", {"common.gpu.memoryGiB": 40}),
+    "dpo-40": ("values/8b.yaml", "dpo", {"common.gpu.memoryGiB": 40}),
+    "sft-40-nw": ("values/8b.yaml", "sft", {"common.gpu.memoryGiB": 40, "sft.extraArgs.dataloader_num_workers": 4}),
+    "sft-40-ck4": ("values/8b.yaml", "sft", {"common.gpu.memoryGiB": 40}),
+    "sft-40-ck4-nw": ("values/8b.yaml", "sft", {"common.gpu.memoryGiB": 40,
+                                                "sft.extraArgs.dataloader_num_workers": 4}),
+    "sft-80-nw": ("values/8b.yaml", "sft", {"common.gpu.memoryGiB": 80, "sft.extraArgs.dataloader_num_workers": 4}),
+    "sft-80-compile": ("values/8b.yaml", "sft", {"common.gpu.memoryGiB": 80, "sft.extraArgs.torch_compile": True}),
     # Restart drills (issue 15): a checkpoint every 3 steps, no eval, 8 steps.
     "sft-drill": ("values/8b.yaml", "sft", {"sft.saveSteps": 3, "sft.valSize": 0}),
 }
 # Runs that need the chart's values of a later commit render only when the chart has them.
-STEPS = {"sft-drill": 8, "dpo-80": 3, "dpo-80-ckpt": 3, "dpo": 3, "dpo-2x8": 2, "dpo-1x16": 3, "dpo-1x16-exp": 3, "dpo-2xdp-1gpu": 3}
+STEPS = {"sft-drill": 8, "dpo-80": 3, "dpo-80-ckpt": 3, "dpo-40": 3, "dpo": 3, "dpo-2x8": 2, "dpo-1x16": 3, "dpo-1x16-exp": 3, "dpo-2xdp-1gpu": 3}
+# Runs that need a change the chart cannot express yet, made in the training process by
+# scripts/gpu_proof_site/sitecustomize.py (put on PYTHONPATH for these runs only).
+RUN_ENV = {"sft-40-ck4": {"GPU_PROOF_CKPT_LAYERS": "4"}, "sft-40-ck4-nw": {"GPU_PROOF_CKPT_LAYERS": "4"}}
+SITE = HERE / "gpu_proof_site"
 
 # The original example's llama-factory/training/sft-8b-config.yaml (t9k/examples @ cf203dc),
 # re-typed; paths point at the same synthetic model and data as the chart's runs.
@@ -374,9 +395,11 @@ def read_log(output_dir: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
 
 
-def summarise(name: str, log: list[dict], seconds: float, smi: SmiSampler, rc: int, cmd: list[str]) -> dict:
+def summarise(name: str, log: list[dict], seconds: float, smi: SmiSampler, rc: int, cmd: list[str],
+              stage: str | None = None) -> dict:
     steps = [r for r in log if "loss" in r]
-    res = {"run": name, "returncode": rc, "command": cmd, "wall_seconds": round(seconds, 1), "steps": len(steps)}
+    res = {"run": name, "returncode": rc, "command": cmd, "wall_seconds": round(seconds, 1), "steps": len(steps),
+           "stage": stage}
     warmup = min(WARMUP, len(steps) - 2)  # short worst-case runs: all but the first step
     if warmup >= 1:
         a, b = steps[warmup], steps[-1]
@@ -393,6 +416,10 @@ def summarise(name: str, log: list[dict], seconds: float, smi: SmiSampler, rc: i
             # attention's sequence-length term left out), against 790 TFLOP/s of dense bf16,
             # a realistic H200 rate (989 peak).
             res["mfu_4N_of_790_tflops"] = round(res["tokens_per_second"] * 4 * N_PARAMS / 790e12, 3)
+            # DPO also runs the reference model's forward (the base model, adapters off) on
+            # every token: 6N per token.
+            if res.get("stage") == "dpo":
+                res["mfu_6N_of_790_tflops"] = round(res["tokens_per_second"] * 6 * N_PARAMS / 790e12, 3)
     res["peak_allocated_gib"] = max((r.get("vram_allocated", 0) for r in log), default=None)
     res["peak_reserved_gib"] = max((r.get("vram_reserved", 0) for r in log), default=None)
     res["nvidia_smi_peak_gib"] = {str(i): round(m / 1024, 2) for i, m in smi.peak_mib.items()}
@@ -419,6 +446,7 @@ def run_training(name: str, configs: Path, work: Path, timeout: int, exclude_mib
         cfg = json.loads((cfg_dir / "train.yaml").read_text())
         cmd = ["llamafactory-cli", "train", str(cfg_dir / "train.yaml")]  # as the seed's job ran it
         output = Path(cfg["output_dir"])
+        stage = cfg["stage"]
     else:
         obj = json.loads((run_dir / "object.json").read_text())
         env.update(container_env(obj))
@@ -426,6 +454,7 @@ def run_training(name: str, configs: Path, work: Path, timeout: int, exclude_mib
         import yaml
 
         train_cfg = yaml.safe_load((cfg_dir / "train.yaml").read_text())
+        stage = train_cfg["stage"]
         output = Path(train_cfg["output_dir"])
         model_dir = Path(train_cfg["model_name_or_path"])
         if not model_dir.exists():
@@ -438,6 +467,9 @@ def run_training(name: str, configs: Path, work: Path, timeout: int, exclude_mib
         for kind in run_spec:
             run_spec[kind] = [a.replace(CONFIG_MOUNT, str(cfg_dir)) for a in run_spec[kind]]
         cmd = launcher.command(obj, str(hostfile))
+    if name in RUN_ENV:
+        env.update(RUN_ENV[name])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SITE), env.get("PYTHONPATH")) if p)
     if output.exists():
         shutil.rmtree(output)
     log_file = work / f"{name}.log"
@@ -454,8 +486,14 @@ def run_training(name: str, configs: Path, work: Path, timeout: int, exclude_mib
             proc.wait()
             rc = -9
     smi.stop.set()
-    res = summarise(name, read_log(output), time.time() - start, smi, rc, cmd)
-    res["env"] = {k: v for k, v in env.items() if k.startswith("PYTORCH_")}
+    res = summarise(name, read_log(output), time.time() - start, smi, rc, cmd, stage)
+    res["env"] = {k: v for k, v in env.items() if k.startswith(("PYTORCH_", "GPU_PROOF_"))}
+    text = log_file.read_text(errors="replace")
+    res["patch_lines"] = [ln for ln in text.splitlines() if "gpu_proof partial checkpointing" in ln][:4]
+    res["config"] = {k: train_cfg.get(k) for k in ("disable_gradient_checkpointing", "per_device_train_batch_size",
+                                                  "gradient_accumulation_steps", "cutoff_len", "neat_packing",
+                                                  "enable_liger_kernel", "flash_attn", "dataloader_num_workers",
+                                                  "torch_compile")} if name != "baseline" else {}
     if rc != 0:
         tail = log_file.read_text()
         res["log_tail"] = tail[-3000:]
