@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""The chart's launcher step: run in the training and merge containers before
-LLaMA-Factory, so that a job restarted by Kubernetes or T9k (backoffLimit,
-restartPolicy, a preempted node) or re-applied by `helm upgrade` / GitOps does
-the right thing with what is already on the PVC.
+"""The chart's launcher step: run in every stage's container (training, merge,
+download, eval) around its program, and in the init container of a stage that
+waits for another stage of its release, so that a job restarted by Kubernetes
+or T9k (backoffLimit, restartPolicy, a preempted node), re-applied by `helm
+upgrade` / GitOps, or started with the rest of its pipeline does the right
+thing with what is already on the PVC.
 
   python launch.py train <train.yaml>    (each rank of the DeepSpeedJob)
     - the output directory holds a finished run (trainer_state.json and
@@ -33,7 +35,24 @@ the right thing with what is already on the PVC.
       and rename it to export_dir only when the export succeeded, so a
       killed merge never leaves a half-written model where serving reads.
 
-Only the standard library and PyYAML (both in the image).
+  python launch.py run [--skip-done] --output DIR [--input DIR ...] -- CMD ...   (download, eval)
+    - runs CMD; with --skip-done, first skips (exit 0) when DIR holds the outcome of this
+      stage's fingerprint from the same inputs (their records, or the files' sizes and times).
+
+  python launch.py wait [--timeout S] [--interval S] STAGE=DIR@FINGERPRINT ...
+    (the init container of a stage that reads what another stage of its release writes)
+    - exit 0 when every DIR's record says its producer succeeded with that fingerprint;
+    - exit 3 at once when a producer failed for good (its record says no retry follows),
+      with the producer's message;
+    - exit 4 after the timeout; meanwhile one log line per change of what it waits for.
+
+Every stage that writes an output others read keeps a record of it next to the output:
+`.<dir>.stage.json` (state running | failed | succeeded, the fingerprint of the stage —
+the hash in its Job's name, from LLAMA_FACTORY_FINGERPRINT —, attempt n of
+LLAMA_FACTORY_ATTEMPTS, whether a retry follows, the pod, a message).
+
+Only the standard library and PyYAML (both in the image; `wait` needs only the standard
+library, so that it runs in any image with python3).
 """
 from __future__ import annotations
 
@@ -42,13 +61,12 @@ import os
 import re
 import runpy
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-
-import yaml
 
 TAG = "llama-factory-launch:"
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
@@ -113,6 +131,94 @@ def record_run(cfg: dict, rank: int) -> None:
 
 def log(msg: str) -> None:
     print(f"{TAG} {msg}", flush=True)
+
+
+def load_yaml(path: str) -> dict:
+    import yaml  # not needed by `wait`, which runs in images without PyYAML
+    return yaml.safe_load(Path(path).read_text())
+
+
+def dump_yaml(cfg: dict, f) -> None:
+    import yaml
+    yaml.safe_dump(cfg, f, sort_keys=False)
+
+
+# ------------------------------------------------------------------ records
+
+def record_path(output: Path) -> Path:
+    """Where a stage records the outcome of `output`: beside it, so that it also exists
+    before the output does (a merge writes into <dir>.partial first)."""
+    return output.parent / f".{output.name}.stage.json"
+
+
+def read_record(output: Path) -> dict | None:
+    try:
+        rec = json.loads(record_path(output).read_text())
+    except (OSError, ValueError):
+        return None
+    return rec if isinstance(rec, dict) else None
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".rec-", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, sort_keys=True, indent=1)
+    os.replace(tmp, path)
+
+
+def input_stamp(path: Path) -> dict:
+    """What an input was when a stage used it: the names, sizes and modification times of its
+    top-level files (weights, configs, the producers' own markers), which change only when
+    the producer writes it again."""
+    try:
+        files = sorted(p for p in path.iterdir() if p.is_file())
+    except OSError:
+        return {"missing": True}
+    return {p.name: [p.stat().st_size, int(p.stat().st_mtime)] for p in files}
+
+
+class Record:
+    """The record a producer keeps of its output, for the stages after it (`wait`)."""
+
+    def __init__(self, output: Path, inputs: list[Path] = ()):
+        self.output = Path(output)
+        self.fingerprint = os.environ.get("LLAMA_FACTORY_FINGERPRINT", "")
+        self.attempts = max(1, int(os.environ.get("LLAMA_FACTORY_ATTEMPTS", "1") or 1))
+        retried = os.environ.get("LLAMA_FACTORY_RETRIED_EXIT_CODES", "")
+        # Empty: any failure is retried (a Job's backoffLimit); "none": none is.
+        self.retried = None if not retried else {int(c) for c in retried.split(",") if c.strip().isdigit()}
+        self.inputs = {str(p): input_stamp(Path(p)) for p in inputs}
+        before = read_record(self.output)
+        same = before and before.get("fingerprint") == self.fingerprint and before.get("state") != "succeeded"
+        self.attempt = int(before.get("attempt", 0)) + 1 if same else 1
+
+    def write(self, state: str, message: str, final: bool = False) -> None:
+        write_json(record_path(self.output), {
+            "state": state, "fingerprint": self.fingerprint, "attempt": self.attempt, "attempts": self.attempts,
+            "final": final, "message": message, "pod": os.environ.get("HOSTNAME", ""),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "inputs": self.inputs})
+
+    def start(self) -> None:
+        self.write("running", f"attempt {self.attempt} of {self.attempts}")
+
+    def fail(self, message: str, code: int = 1, permanent: bool = False) -> None:
+        retried = code in self.retried if self.retried is not None else True
+        final = permanent or not retried or self.attempt >= self.attempts
+        self.write("failed", message, final=final)
+
+    def succeed(self, message: str) -> None:
+        self.write("succeeded", message)
+
+    def done(self) -> str | None:
+        """Why the output already holds this stage's outcome (same fingerprint, same inputs), or None."""
+        rec = read_record(self.output)
+        if not (rec and rec.get("state") == "succeeded" and self.fingerprint
+                and rec.get("fingerprint") == self.fingerprint and self.output.is_dir()):
+            return None
+        if rec.get("inputs", {}) != self.inputs:
+            return None
+        return f"{self.output} holds this stage's outcome (fingerprint {self.fingerprint}, {rec.get('time')})"
 
 
 def checkpoint_status(ckpt: Path, deepspeed: bool) -> str:
@@ -199,15 +305,23 @@ def set_aside(incomplete: list[dict], rank: int, wait_s: float = 600) -> None:
                 time.sleep(1)
 
 
-def train(config: str) -> int:
-    cfg = yaml.safe_load(Path(config).read_text())
+def train(config: str, launcher: str = "llamafactory.launcher") -> int:
+    cfg = load_yaml(config)
     rank = int(os.environ.get("RANK", "0"))
+    # Rank 0 keeps the record of the output for the stages after this one.
+    rec = Record(Path(cfg["output_dir"])) if rank == 0 else None
     d = decide(cfg)
     log(f"{d['action']}: {d['reason']}")
     if d["action"] == "skip":
+        if rec:
+            rec.succeed(d["reason"])
         return 0
     if d["action"] == "refuse":
+        if rec:
+            rec.fail(d["reason"], 3, permanent=True)
         return 3
+    if rec:
+        rec.start()
     set_aside(d["incomplete"], rank)
     if d["action"] in ("fresh", "resume"):
         record_run(cfg, rank)
@@ -217,10 +331,40 @@ def train(config: str) -> int:
         # LLaMA-Factory reads a config only from a path ending in .yaml.
         fd, config = tempfile.mkstemp(prefix=f"train-rank{rank}-", suffix=".yaml")
         with os.fdopen(fd, "w") as f:
-            yaml.safe_dump(cfg, f, sort_keys=False)
-    sys.argv = ["llamafactory.launcher", config]
-    runpy.run_module("llamafactory.launcher", run_name="__main__", alter_sys=True)
+            dump_yaml(cfg, f)
+    sys.argv = [launcher, config]
+    with recording(rec):
+        runpy.run_module(launcher, run_name="__main__", alter_sys=True)
+    if rec:
+        rec.succeed(f"trained into {cfg['output_dir']}")
     return 0
+
+
+class recording:
+    """Records a failure (an exception, sys.exit with a code, SIGTERM) of the work inside."""
+
+    def __init__(self, rec: Record | None):
+        self.rec = rec
+
+    def __enter__(self):
+        if self.rec:
+            self._old = signal.signal(signal.SIGTERM, self._term)
+        return self
+
+    def _term(self, signum, frame):
+        raise SystemExit(128 + signum)
+
+    def __exit__(self, typ, exc, tb):
+        if not self.rec:
+            return False
+        signal.signal(signal.SIGTERM, self._old)
+        if typ is None:
+            return False
+        code = exc.code if isinstance(exc, SystemExit) else 1
+        code = code if isinstance(code, int) else (0 if code is None else 1)
+        if code != 0:
+            self.rec.fail(f"exit {code}: {typ.__name__}: {exc}"[:2000], code)
+        return False
 
 
 def adapter_stamp(cfg: dict) -> dict:
@@ -249,11 +393,24 @@ def decide_export(cfg: dict) -> dict:
 
 
 def export(config: str, cli: tuple[str, ...] = ("llamafactory-cli", "export")) -> int:
-    cfg = yaml.safe_load(Path(config).read_text())
+    cfg = load_yaml(config)
+    rec = Record(Path(cfg["export_dir"]), [Path(cfg[k]) for k in ("model_name_or_path", "adapter_name_or_path") if cfg.get(k)])
     d = decide_export(cfg)
     log(f"{d['action']}: {d['reason']}")
     if d["action"] == "skip":
+        rec.succeed(d["reason"])
         return 0
+    rec.start()
+    with recording(rec):
+        rc = _export(cfg, d, cli)
+    if rc != 0:
+        rec.fail(f"export failed (exit {rc})", rc)
+    else:
+        rec.succeed(f"merged into {cfg['export_dir']}")
+    return rc
+
+
+def _export(cfg: dict, d: dict, cli: tuple[str, ...]) -> int:
     final = Path(cfg["export_dir"])
     partial = final.with_name(final.name + ".partial")
     if partial.exists():
@@ -262,7 +419,7 @@ def export(config: str, cli: tuple[str, ...] = ("llamafactory-cli", "export")) -
     cfg["export_dir"] = str(partial)
     fd, tmp = tempfile.mkstemp(prefix="merge-", suffix=".yaml")
     with os.fdopen(fd, "w") as f:
-        yaml.safe_dump(cfg, f, sort_keys=False)
+        dump_yaml(cfg, f)
     rc = subprocess.call([*cli, tmp])
     if rc != 0:
         log(f"export failed (exit {rc}); {final} is unchanged")
@@ -281,11 +438,119 @@ def export(config: str, cli: tuple[str, ...] = ("llamafactory-cli", "export")) -
     return 0
 
 
+def run(output: str, inputs: list[str], cmd: list[str], skip_done: bool) -> int:
+    """Run a stage's command, keeping the record of its output; with skip_done, skip it when
+    the output already holds this stage's outcome from the same inputs."""
+    rec = Record(Path(output), [Path(i) for i in inputs])
+    if skip_done:
+        why = rec.done()
+        if why:
+            log(f"skip: {why}; nothing to do. To run it again, delete {record_path(rec.output)}")
+            return 0
+    log(f"run: {' '.join(cmd)}")
+    rec.start()
+    with recording(rec):
+        rc = subprocess.call(cmd)
+    if rc == 0:
+        rec.succeed(f"{cmd[0]} finished")
+    else:
+        # A signal shows as a negative code here, as 128 + signal to the kubelet.
+        rc = 128 - rc if rc < 0 else rc
+        rec.fail(f"{cmd[0]} failed (exit {rc})", rc)
+    return rc
+
+
+# ------------------------------------------------------------------ wait
+
+WAIT_FAILED, WAIT_TIMEOUT = 3, 4
+
+
+def input_state(stage: str, path: Path, fingerprint: str) -> tuple[str, str]:
+    """('ready' | 'failed' | 'waiting', what the input's record says)."""
+    rec = read_record(path)
+    if rec is None:
+        return "waiting", f"{stage} has not started writing {path} yet"
+    who = f"{stage} (pod {rec.get('pod') or '?'})"
+    if rec.get("fingerprint") != fingerprint:
+        return "waiting", (f"{path} holds the outcome of other settings (fingerprint {rec.get('fingerprint')!r}, "
+                           f"{rec.get('state')}); waiting for this release's {stage} (fingerprint {fingerprint})")
+    state, msg = rec.get("state"), rec.get("message", "")
+    if state == "succeeded":
+        if not path.is_dir():
+            return "failed", (f"{stage} succeeded, but {path} is gone (deleted since). Fix: run {stage} again "
+                              f"(delete {record_path(path)} and its Job, then helm upgrade)")
+        return "ready", f"{stage} succeeded: {msg}"
+    if state == "failed":
+        attempt = f"attempt {rec.get('attempt')} of {rec.get('attempts')}"
+        if rec.get("final"):
+            return "failed", (f"{who} failed ({attempt}, no retry follows): {msg}. Fix what it says, then "
+                              "re-run it (helm upgrade with the fix, or delete its Job and helm upgrade)")
+        return "waiting", f"{who} failed ({attempt}): {msg}; waiting for its retry"
+    return "waiting", f"{who} is running (attempt {rec.get('attempt')} of {rec.get('attempts')})"
+
+
+def wait(specs: list[str], timeout: float, interval: float, heartbeat: float = 600) -> int:
+    wanted = []
+    for spec in specs:
+        stage, sep, rest = spec.partition("=")
+        path, sep2, fingerprint = rest.rpartition("@")
+        if not (sep and sep2 and stage and path and fingerprint):
+            print(f"bad input {spec!r}: want STAGE=DIR@FINGERPRINT", file=sys.stderr)
+            return 2
+        wanted.append((stage, Path(path), fingerprint))
+    log("waiting for " + "; ".join(f"{s} to finish {p} (fingerprint {f})" for s, p, f in wanted)
+        + f"; up to {int(timeout)} s")
+    start, last, last_said = time.monotonic(), {}, 0.0
+    while True:
+        states = {(s, p): input_state(s, p, f) for s, p, f in wanted}
+        now = time.monotonic()
+        for key, (state, why) in states.items():
+            if last.get(key) != (state, why) or now - last_said >= heartbeat:
+                log(f"{state}: {why}")
+        if now - last_said >= heartbeat or any(last.get(k) != v for k, v in states.items()):
+            last_said = now
+        last = states
+        failed = [why for state, why in states.values() if state == "failed"]
+        if failed:
+            log("giving up: an input can never appear")
+            return WAIT_FAILED
+        if all(state == "ready" for state, _ in states.values()):
+            log("every input is ready")
+            return 0
+        if now - start >= timeout:
+            log(f"timed out after {int(now - start)} s (pipeline.waitTimeoutSeconds); still "
+                + "; ".join(why for state, why in states.values() if state != "ready")
+                + ". Fix: look at that stage (kubectl get jobs,dj), or raise pipeline.waitTimeoutSeconds")
+            return WAIT_TIMEOUT
+        time.sleep(min(interval, max(0.0, timeout - (now - start))))
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 2 or argv[0] not in ("train", "export"):
-        print("usage: launch.py train <train.yaml> | export <merge.yaml>", file=sys.stderr)
-        return 2
-    return train(argv[1]) if argv[0] == "train" else export(argv[1])
+    import argparse
+    ap = argparse.ArgumentParser(prog="launch.py", description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("train").add_argument("config")
+    sub.add_parser("export").add_argument("config")
+    r = sub.add_parser("run")
+    r.add_argument("--output", required=True)
+    r.add_argument("--input", action="append", default=[])
+    r.add_argument("--skip-done", action="store_true")
+    r.add_argument("command", nargs=argparse.REMAINDER)
+    w = sub.add_parser("wait")
+    w.add_argument("--timeout", type=float, default=7 * 86400)
+    w.add_argument("--interval", type=float, default=30)
+    w.add_argument("inputs", nargs="+")
+    a = ap.parse_args(argv)
+    if a.cmd == "train":
+        return train(a.config)
+    if a.cmd == "export":
+        return export(a.config)
+    if a.cmd == "wait":
+        return wait(a.inputs, a.timeout, a.interval)
+    cmd = a.command[1:] if a.command[:1] == ["--"] else a.command
+    if not cmd:
+        ap.error("run: no command after --")
+    return run(a.output, a.input, cmd, a.skip_done)
 
 
 if __name__ == "__main__":

@@ -147,12 +147,16 @@ def spec() -> dict:
         "title": "llama-factory chart values",
         "type": "object",
         "additionalProperties": False,
-        "required": ["stages", "model", "images", "common", "storage", "notebook", "download", "datasets",
+        "required": ["stages", "pipeline", "model", "images", "common", "storage", "notebook", "download", "datasets",
                      "training", "sft", "dpo", "merge", "eval", "serving"],
         "properties": {
             "global": {"type": "object", "description": "Helm's global values (unused by this chart)."},
             "stages": {"type": "array", "minItems": 1, "uniqueItems": True,
                        "items": S(enum=["workspace", "sft", "merge-sft", "dpo", "merge-dpo", "eval", "serve"])},
+            "pipeline": obj({
+                "waitTimeoutSeconds": I(minimum=60, maximum=31536000),
+                "waitIntervalSeconds": I(minimum=1, maximum=3600),
+            }),
             "run": S(maxLength=40, pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$"),
             "nameOverride": S(maxLength=40, pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$"),
             "fullnameOverride": S(maxLength=63, pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$"),

@@ -312,11 +312,18 @@ scheduler.tensorstack.dev/queue: {{ .root.Values.common.scheduler.queue | quote 
 {{- end }}
 {{- end }}
 
-{{/* Pod template metadata; same arguments as llama-factory.podLabels. */}}
+{{/*
+Pod template metadata; same arguments as llama-factory.podLabels, plus "fingerprint": a
+producer stage's content hash, which its launcher reads through the downward API.
+*/}}
 {{- define "llama-factory.podMetadata" -}}
 labels:
   {{- include "llama-factory.podLabels" . | nindent 2 }}
-{{- with .root.Values.common.podAnnotations }}
+{{- $annotations := deepCopy (default dict .root.Values.common.podAnnotations) }}
+{{- with .fingerprint }}
+{{- $_ := set $annotations "llama-factory/fingerprint" . }}
+{{- end }}
+{{- with $annotations }}
 annotations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
@@ -363,6 +370,15 @@ labels and annotations, the T9k queue label; immutable in a Job too) while
 set, and a DeepSpeedJob's worker block (replicas: the world size).
 */}}
 {{- define "llama-factory.hashedName" -}}
+{{- printf "%s-%s-%s" (include "llama-factory.prefix" .root) .stage (include "llama-factory.contentHash" .) }}
+{{- end }}
+
+{{/*
+The hash in a stage object's name (llama-factory.hashedName; same arguments): also the
+stage's fingerprint, by which the stages after it in a release know its output
+(_pipeline.tpl).
+*/}}
+{{- define "llama-factory.contentHash" -}}
 {{- $content := .content }}
 {{- $c := .root.Values.common }}
 {{- if or $c.podLabels $c.podAnnotations $c.scheduler.queue }}
@@ -371,7 +387,7 @@ set, and a DeepSpeedJob's worker block (replicas: the world size).
 {{- if has .stage (list "sft" "dpo") }}
 {{- $content = cat $content (toJson (list .root.Values.training.workers .root.Values.training.restartPolicy)) }}
 {{- end }}
-{{- printf "%s-%s-%s" (include "llama-factory.prefix" .root) .stage (sha256sum $content | trunc 8) }}
+{{- sha256sum $content | trunc 8 }}
 {{- end }}
 
 {{- define "llama-factory.stageName" -}}
@@ -496,16 +512,22 @@ ttlSecondsAfterFinished: {{ .ttlSecondsAfterFinished | int }}
 
 {{/*
 Pod spec of a one-container batch Job running the LLaMA-Factory image. Call
-with (dict "root" $ "vctx" volumes-context "name" container-name "command"
-list "resources" r "gpus" n "env" optional-extra-env-list).
+with (dict "root" $ "vctx" volumes-context "name" container-name "stage"
+pipeline-stage "command" list "resources" r "gpus" n "attempts" n "env"
+optional-extra-env-list): "attempts" (the Job's backoffLimit + 1) marks a
+stage whose launcher records its outcome for the stages after it.
 */}}
 {{- define "llama-factory.jobPodSpec" -}}
 {{- $ := .root }}
+{{- $image := include "llama-factory.image" (dict "root" $ "image" $.Values.images.llamaFactory) }}
 restartPolicy: Never
 {{- include "llama-factory.podCommon" (dict "root" $ "t9k" false) | trim | nindent 0 }}
+{{- with include "llama-factory.waitInit" (dict "root" $ "stage" .stage "image" $image "configPath" .vctx.configPath) }}
+{{- . | nindent 0 }}
+{{- end }}
 containers:
   - name: {{ .name }}
-    image: {{ include "llama-factory.image" (dict "root" $ "image" $.Values.images.llamaFactory) }}
+    image: {{ $image }}
     imagePullPolicy: {{ $.Values.common.imagePullPolicy }}
     workingDir: {{ $.Values.storage.mountPath }}
     command:
@@ -513,6 +535,9 @@ containers:
     env:
       {{- include "llama-factory.env" $ | nindent 6 }}
       {{- include "llama-factory.homeEnv" $ | nindent 6 }}
+      {{- if .attempts }}
+      {{- include "llama-factory.producerEnv" (dict "attempts" .attempts) | nindent 6 }}
+      {{- end }}
       {{- with .env }}
       {{- toYaml . | nindent 6 }}
       {{- end }}

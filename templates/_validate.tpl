@@ -324,8 +324,8 @@ A DPO micro batch of N pairs is 2N sequences (chosen and rejected).
 {{- end }}
 {{- range $field, $m := dict "common.podLabels" $v.common.podLabels "common.podAnnotations" $v.common.podAnnotations "storage.annotations" $v.storage.annotations }}
 {{- range $k, $_ := $m }}
-{{- if or (hasPrefix "app.kubernetes.io/" $k) (hasPrefix "helm.sh/" $k) (eq $k "scheduler.tensorstack.dev/queue") }}
-{{- $errors = append $errors (printf "%s: %q is set by the chart (labels, selectors, the PVC's keep policy, the T9k queue). Fix: remove it, or use the value that drives it." $field $k) }}
+{{- if or (hasPrefix "app.kubernetes.io/" $k) (hasPrefix "helm.sh/" $k) (has $k (list "scheduler.tensorstack.dev/queue" "llama-factory/fingerprint")) }}
+{{- $errors = append $errors (printf "%s: %q is set by the chart (labels, selectors, the PVC's keep policy for Helm and GitOps tools, the T9k queue, a stage's fingerprint). Fix: remove it, or use the value that drives it." $field $k) }}
 {{- end }}
 {{- end }}
 {{- end }}

@@ -74,3 +74,4 @@ def test_every_schema_description_is_its_own_keys_comment():
     schema = _json.loads((ROOT / "values.schema.json").read_text())
     for path, doc in values_doc.documented_keys(text).items():
         assert values_doc.schema_node(schema, path).get("description") == doc, path
+

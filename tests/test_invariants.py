@@ -172,6 +172,10 @@ FAULTS = {
         0, o["spec"]["containers"][0]["args"][0].replace("8B-dpo", "8B-sft")) for o in objs if o["kind"] == "Pod"],
     "identity": lambda objs: _spec(objs, "Deployment") and [o["spec"]["template"]["metadata"]["labels"].update(
         {"app.kubernetes.io/component": "x"}) for o in objs if o["kind"] == "Deployment"],
+    # merge-dpo no longer waits for the DPO adapter it merges.
+    "pipeline_order": lambda objs: [c["command"].remove(a) for o, spec, _ in inv.pod_templates(objs)
+                                    for c in spec.get("initContainers", []) for a in list(c["command"])
+                                    if a.startswith("dpo=") and "merge-dpo" in o["metadata"]["name"]],
 }
 
 

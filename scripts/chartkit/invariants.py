@@ -445,7 +445,7 @@ def configmap_wiring(r: Render) -> list[str]:
         where = f"{o['kind']}/{o['metadata']['name']}"
         vols = {v.get("name"): v["configMap"].get("name") for v in spec.get("volumes") or [] if "configMap" in v}
         config_text = json.dumps(o.get("spec", {}).get("config", {}))
-        for c in spec.get("containers") or []:
+        for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
             text = json.dumps([c.get("command"), c.get("args"), c.get("env")]) + config_text
             for m in c.get("volumeMounts") or []:
                 if m.get("name") not in vols:
@@ -949,8 +949,51 @@ def identity(r: Render) -> list[str]:
     return out
 
 
+def pipeline_order(r: Render) -> list[str]:
+    """Inside one release, a stage waits (init container `wait-for-inputs`, files/launch.py
+    wait) for exactly the other stages of the release that write what it reads, each named
+    with the fingerprint its producer's pod carries and its name ends in; producers record
+    their outcome (the fingerprint through the downward API); a Job that waits fails at once
+    when the wait cannot succeed, and its deadline covers the wait."""
+    out, v = [], r.values
+    io = {}
+    for stage in stages_of(r):
+        got = rendered_io(r, stage)
+        if got is not None:
+            io[stage] = ([x for x in got[0] if x], [x for x in got[1] if x])
+    fps, waits = {}, {}
+    for o, spec, meta in pod_templates(r.objects):
+        comp = r.component(o)
+        fp = ((meta or {}).get("annotations") or {}).get("llama-factory/fingerprint")
+        if fp:
+            fps[comp] = fp
+            if not o["metadata"]["name"].endswith("-" + fp):
+                out.append(f"{o['kind']}/{o['metadata']['name']}: fingerprint {fp} is not the hash in its name")
+            env = {e["name"]: e for e in spec["containers"][0].get("env") or []}
+            ref = ((env.get("LLAMA_FACTORY_FINGERPRINT") or {}).get("valueFrom") or {}).get("fieldRef", {})
+            if ref.get("fieldPath") != "metadata.annotations['llama-factory/fingerprint']":
+                out.append(f"{o['kind']}/{o['metadata']['name']}: its launcher does not get the fingerprint")
+        for c in spec.get("initContainers") or []:
+            if c.get("name") == "wait-for-inputs":
+                cmd = c.get("command") or []
+                waits[comp] = {a for a in cmd if "=" in a and "@" in a and not a.startswith("--")}
+                if f"--timeout={v['pipeline']['waitTimeoutSeconds']}" not in cmd:
+                    out.append(f"{comp}: wait-for-inputs does not use pipeline.waitTimeoutSeconds")
+                if o["kind"] == "Job":
+                    rules = (o["spec"].get("podFailurePolicy") or {}).get("rules") or []
+                    if not any((rule.get("onExitCodes") or {}).get("containerName") == "wait-for-inputs" for rule in rules):
+                        out.append(f"{comp}: a Job that waits has no podFailurePolicy for its wait")
+    for consumer, (reads, _) in io.items():
+        want = {f"{producer}={path}@{fps.get(producer)}" for path in reads
+                for producer, (_, writes) in io.items() if producer != consumer and path in writes}
+        got = waits.get(consumer, set())
+        if got != want:
+            out.append(f"{consumer} waits for {sorted(got)}; the stages of its release that write what it reads: {sorted(want)}")
+    return out
+
+
 PER_RENDER = {f.__name__: f for f in (path_chain, gpu_arithmetic, launcher_command, configmap_wiring, volume_wiring,
-                                        api_server, secret_flow, vllm_routes, served_model, identity)}
+                                        api_server, secret_flow, vllm_routes, served_model, identity, pipeline_order)}
 
 
 def check(r: Render, only=None) -> dict[str, list[str]]:

@@ -169,3 +169,39 @@ def test_gitops_apply_twice_changes_nothing(tools, namespace_factory, preset):
     assert not changed, f"the second apply changed {changed}"
     diff = tools.run(commands.kubectl_diff_manifest(tools, namespace, "gitops"), input=manifest, check=False)
     assert diff.returncode == 0, diff.stdout + diff.stderr
+
+
+@pytest.mark.kwok  # its Job pods must exit 0 at once
+def test_a_pipeline_in_one_release_upgrades_only_what_a_change_reaches(tools, kube, pvc_namespace):
+    """The seven stages in one release (each waits for its producers in `wait-for-inputs`): the
+    API server takes the waits (podFailurePolicy on an init container, the fingerprint through
+    the downward API); a no-op upgrade replaces nothing, and a change to the merges replaces
+    exactly the stages from the merges on, each new one waiting for its new producer."""
+    namespace, release = pvc_namespace, "pipe"
+    base = {"values": ["values/8b.yaml"], "sets": [f"stages={{{','.join(STAGES)}}}", "notebook.enabled=false"]}
+    tools.run(commands.helm_install(tools, release, namespace, **base))
+
+    def stage_objects():
+        jobs = {j["metadata"]["labels"]["app.kubernetes.io/component"]: j for j in kube.jobs(namespace, selector(release))}
+        djs = {d["metadata"]["labels"]["app.kubernetes.io/component"]: d
+               for d in kube.customs(namespace, "batch.tensorstack.dev/v1beta1", "deepspeedjobs", selector(release))}
+        return {**jobs, **djs}
+
+    first = stage_objects()
+    assert set(first) == {"workspace", "sft", "merge-sft", "dpo", "merge-dpo", "eval"}, sorted(first)
+    waiting = {c: [a for a in o["spec"]["template"]["spec"].get("initContainers", [{}])[0].get("command", []) if "@" in a]
+               for c, o in first.items() if o["kind"] == "Job"}
+    assert [a.split("=")[0] for a in waiting["merge-dpo"]] == ["merge-sft", "dpo"], waiting
+    for component in ("workspace", "merge-sft", "merge-dpo", "eval"):
+        finished_job(kube, namespace, release, component)
+
+    tools.run(commands.helm_upgrade(tools, release, namespace, **base))
+    same = stage_objects()
+    assert {c: o["metadata"]["uid"] for c, o in same.items()} == {c: o["metadata"]["uid"] for c, o in first.items()}, \
+        "a no-op upgrade replaced a stage"
+
+    tools.run(commands.helm_upgrade(tools, release, namespace, **{**base, "sets": [*base["sets"], "merge.exportSize=7"]}))
+    after = stage_objects()
+    replaced = {c for c in after if after[c]["metadata"]["uid"] != first[c]["metadata"]["uid"]}
+    assert replaced == {"merge-sft", "dpo", "merge-dpo", "eval"}, replaced
+    tools.run(commands.helm_uninstall(tools, release, namespace))
