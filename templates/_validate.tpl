@@ -324,7 +324,7 @@ A DPO micro batch of N pairs is 2N sequences (chosen and rejected).
 {{- end }}
 {{- range $field, $m := dict "common.podLabels" $v.common.podLabels "common.podAnnotations" $v.common.podAnnotations "storage.annotations" $v.storage.annotations }}
 {{- range $k, $_ := $m }}
-{{- if or (hasPrefix "app.kubernetes.io/" $k) (hasPrefix "helm.sh/" $k) (has $k (list "scheduler.tensorstack.dev/queue" "llama-factory/fingerprint")) }}
+{{- if or (hasPrefix "app.kubernetes.io/" $k) (hasPrefix "helm.sh/" $k) (has $k (list "scheduler.tensorstack.dev/queue" "llama-factory/fingerprint" "argocd.argoproj.io/sync-options" "kustomize.toolkit.fluxcd.io/prune")) }}
 {{- $errors = append $errors (printf "%s: %q is set by the chart (labels, selectors, the PVC's keep policy for Helm and GitOps tools, the T9k queue, a stage's fingerprint). Fix: remove it, or use the value that drives it." $field $k) }}
 {{- end }}
 {{- end }}

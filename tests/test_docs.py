@@ -75,3 +75,23 @@ def test_every_schema_description_is_its_own_keys_comment():
     for path, doc in values_doc.documented_keys(text).items():
         assert values_doc.schema_node(schema, path).get("description") == doc, path
 
+
+def test_readme_gitops_application_renders_the_pipeline_it_shows(tmp_path):
+    """The Argo CD Application of *GitOps*: its values files and values render, under both Helm
+    majors, a release of the stages it lists, each waiting for its producers."""
+    block = README.split("#### GitOps", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
+    app = yaml.safe_load(block)
+    assert (app["apiVersion"], app["kind"]) == ("argoproj.io/v1alpha1", "Application")
+    source = app["spec"]["source"]["helm"]
+    values = tmp_path / "values.yaml"
+    values.write_text(source["values"])
+    for major in helm.MAJORS:
+        args = [helm.helm_path(major), "template", app["metadata"]["name"], str(ROOT)]
+        for f in source["valueFiles"]:
+            args += ["-f", str(ROOT / f)]
+        proc = helm.run([*args, "-f", str(values)])
+        assert proc.returncode == 0, proc.stderr
+        objs = [d for d in yaml.safe_load_all(proc.stdout) if d]
+        components = {o["metadata"]["labels"]["app.kubernetes.io/component"] for o in objs}
+        assert set(yaml.safe_load(source["values"])["stages"]) <= components
+        assert "wait-for-inputs" in proc.stdout
