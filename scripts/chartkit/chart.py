@@ -26,6 +26,6 @@ STAGE_KINDS = {
     "dpo": {"ConfigMap", "DeepSpeedJob"},
     "merge-sft": {"ConfigMap", "Job"},
     "merge-dpo": {"ConfigMap", "Job"},
-    "eval": {"Job"},
+    "eval": {"ConfigMap", "Job"},
     "serve": {"Deployment", "Service", "Pod"},
 }
