@@ -62,6 +62,9 @@ def security_context():
     return {"type": "object", "properties": {"capabilities": caps}}
 DNS = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 OPT_DNS = r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$"
+# A key of a Secret's or ConfigMap's data (apimachinery's IsConfigMapKey): these characters,
+# neither "." nor "..", and no leading "..".
+DATA_KEY = r"^\.?[-_a-zA-Z0-9][-._a-zA-Z0-9]*$"
 REPO = r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$"
 # Kubernetes' label syntax (apimachinery's IsQualifiedName and IsValidLabelValue): keys are an
 # optional DNS-subdomain prefix and a name of at most 63 characters; values at most 63.
@@ -195,7 +198,7 @@ def spec() -> dict:
                 "gpu": obj({"resourceName": S(pattern=EXTENDED_RESOURCE.replace("^", "^(", 1).replace("$", ")?$")),
                             "memoryGiB": N(minimum=1, maximum=4096)}),
                 "huggingface": obj({"endpoint": S(pattern=r"^(https?://.+)?$"),
-                                    "existingSecret": S(maxLength=253, pattern=OPT_DNS), "tokenKey": S(minLength=1)}),
+                                    "existingSecret": S(maxLength=253, pattern=OPT_DNS), "tokenKey": S(maxLength=253, pattern=DATA_KEY)}),
                 "automountServiceAccountToken": B,
                 "podSecurityContext": {"type": "object"},
                 "containerSecurityContext": security_context(),
@@ -262,7 +265,7 @@ def spec() -> dict:
                 "replicas": I(minimum=0, maximum=100), "tensorParallelSize": I(minimum=1, maximum=16),
                 "maxModelLen": I(minimum=128, maximum=131072), "gpuMemoryUtilization": N(exclusiveMinimum=0, maximum=1),
                 "maxLoras": I(minimum=1, maximum=64),
-                "apiKey": obj({"existingSecret": S(maxLength=253, pattern=OPT_DNS), "key": S(minLength=1)}),
+                "apiKey": obj({"existingSecret": S(maxLength=253, pattern=OPT_DNS), "key": S(maxLength=253, pattern=DATA_KEY)}),
                 "extraArgs": copy.deepcopy(FLAG_ARGS),
                 "resources": res(), "shmSize": copy.deepcopy(MEM),
                 "service": obj({"type": S(enum=["ClusterIP", "NodePort", "LoadBalancer"]),

@@ -139,6 +139,33 @@ A DPO micro batch of N pairs is 2N sequences (chosen and rejected).
   "allocator" $alloc "runtime" $runtime "peak" $peak "budget" (mulf (float64 $v.common.gpu.memoryGiB) 0.9) | toJson }}
 {{- end }}
 
+{{/*
+The path of the first value YAML cannot carry (a control character such as
+U+0000-U+0008 or U+007F-U+009F, which --set-json or a quoted "\u007f" in a
+values file can bring in), or nothing. Helm 3's toYaml turns such a value into
+an empty string without an error, so a ConfigMap would silently lose its data.
+Takes dict "value" "path".
+*/}}
+{{- define "llama-factory.unyamlable" -}}
+{{- if ne (toYaml .value) "" }}
+{{- else if kindIs "map" .value }}
+{{- $found := "" }}
+{{- range $k, $x := .value }}
+{{- $key := ternary (printf ".%s" $k) (printf "[%q]" $k) (regexMatch "^[A-Za-z0-9_-]+$" $k) }}
+{{- if not $found }}{{ $found = include "llama-factory.unyamlable" (dict "value" $x "path" (printf "%s%s" $.path $key)) }}{{ end }}
+{{- end }}
+{{- $found | default .path }}
+{{- else if kindIs "slice" .value }}
+{{- $found := "" }}
+{{- range $i, $x := .value }}
+{{- if not $found }}{{ $found = include "llama-factory.unyamlable" (dict "value" $x "path" (printf "%s[%d]" $.path $i)) }}{{ end }}
+{{- end }}
+{{- $found | default .path }}
+{{- else }}
+{{- .path }}
+{{- end }}
+{{- end }}
+
 {{- define "llama-factory.validate" -}}
 {{- $v := .Values }}
 {{- $errors := list }}
@@ -335,6 +362,11 @@ A DPO micro batch of N pairs is 2N sequences (chosen and rejected).
 {{- if and (regexMatch "(?i)(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL)" $name) (not (kindIs "map" $v)) }}
 {{- $errors = append $errors (printf "common.extraEnv.%s: a secret's value would be rendered into every pod spec. Fix: put it in a Secret and write common.extraEnv.%s.valueFrom.secretKeyRef: {name: <secret>, key: <key>}." $name $name) }}
 {{- end }}
+{{- end }}
+
+{{- /* Every value must survive YAML: Helm 3 renders one that cannot as nothing. */}}
+{{- with include "llama-factory.unyamlable" (dict "value" $v "path" "") }}
+{{- $errors = append $errors (printf "%s: holds a control character (in a key or a value), which YAML cannot carry (it would render as an empty string). Fix: remove it from the value." (trimPrefix "." .)) }}
 {{- end }}
 
 {{- if $errors }}

@@ -188,6 +188,17 @@ def test_invariant_catches_its_fault(invariant):
     assert found.get(invariant), f"{invariant} missed its fault"
 
 
+@pytest.mark.parametrize("key,ok", [("HF_TOKEN", True), ("token.txt", True), (".dockercfg", True), ("*a", False),
+                                    (".", False), ("..", False), ("..a", False), ("", False), ("a" * 254, False)])
+def test_api_server_rule_for_secret_keys(key, ok):
+    """apimachinery's IsConfigMapKey, for the key of every secretKeyRef (found
+    by the cluster fuzz test: serving.apiKey.key='*a' passed every offline tier)."""
+    objs = copy.deepcopy(list(load(release("8b.yaml")).objects))
+    _container(objs, "Job")["env"].append({"name": "X", "valueFrom": {"secretKeyRef": {"name": "s", "key": key}}})
+    found = [p for p in inv.apiserver_rules(objs) if "secretKeyRef.key" in p]
+    assert bool(found) != ok, found
+
+
 def test_pair_invariants_catch_their_faults():
     a = load(release("8b.yaml", *VARIANTS["extras"]))
     objs = copy.deepcopy(list(a.objects))

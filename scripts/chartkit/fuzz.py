@@ -784,7 +784,7 @@ def yaml_signature(stderr: str) -> str:
     return f"yaml-parse {m.group(1) if m else '?'}"
 
 
-_RULE_LINE = re.compile(r"^  - ([A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z0-9_-]+|\[\d+\])*): (.*)$")
+_RULE_LINE = re.compile(r"^  - ([A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z0-9_-]+|\[\d+\]|\[\"(?:[^\"\\]|\\.)*\"\])*): (.*)$")
 
 
 def rule_bullets(stderr: str) -> list[str]:

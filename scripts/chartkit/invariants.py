@@ -611,6 +611,12 @@ def _annotations(where: str, ann, out: list) -> None:
         out.append(f"{where}: annotations total {total} bytes, over 256 KiB")
 
 
+def data_key_ok(key) -> bool:
+    """apimachinery's IsConfigMapKey: a key of a ConfigMap's or Secret's data."""
+    return (isinstance(key, str) and 0 < len(key) <= 253 and bool(CONFIGMAP_KEY.fullmatch(key))
+            and key not in (".", "..") and not key.startswith(".."))
+
+
 def _name(where: str, name, rule, out: list) -> None:
     what, rx, n = rule
     if not isinstance(name, str) or len(name) > n or not rx.fullmatch(name):
@@ -644,7 +650,7 @@ def apiserver_rules(objects) -> list[str]:
         if kind == "ConfigMap":
             size = 0
             for k, val in (o.get("data") or {}).items():
-                if len(k) > 253 or not CONFIGMAP_KEY.fullmatch(k):
+                if not data_key_ok(k):
                     out.append(f"{where}: data key {k!r} is not a valid ConfigMap key")
                 size += len(k) + len(str(val).encode())
             if size > 1024 * 1024:
@@ -664,7 +670,7 @@ def apiserver_rules(objects) -> list[str]:
         cnames = [c.get("name") for c in spec.get("containers") or []]
         if len(set(cnames)) != len(cnames):
             out.append(f"{where}: container names repeat: {cnames}")
-        for c in spec.get("containers") or []:
+        for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
             cw = f"{where}/{c.get('name')}"
             _name(f"{where} container", c.get("name"), ("DNS-1123 label", DNS1123_LABEL, 63), out)
             ports = c.get("ports") or []
@@ -681,6 +687,13 @@ def apiserver_rules(objects) -> list[str]:
             for e in c.get("env") or []:
                 if not isinstance(e.get("name"), str) or not ENV_VAR_NAME.fullmatch(e["name"]):
                     out.append(f"{cw}: env name {e.get('name')!r} is not a valid environment variable name")
+                for ref in ("secretKeyRef", "configMapKeyRef"):
+                    r = (e.get("valueFrom") or {}).get(ref)
+                    if r is None:
+                        continue
+                    _name(f"{cw} env {e.get('name')} {ref}", r.get("name"), subdomain, out)
+                    if not data_key_ok(r.get("key")):
+                        out.append(f"{cw}: env {e.get('name')} {ref}.key {r.get('key')!r} is not a valid data key")
             res = c.get("resources") or {}
             lim, req = res.get("limits") or {}, res.get("requests") or {}
             for k in set(lim) | set(req):
@@ -746,7 +759,7 @@ def secret_flow(r: Render) -> list[str]:
         exposed.append((f"{where} pod metadata", [meta.get("labels"), meta.get("annotations")]))
         if o["kind"] == "DeepSpeedJob":
             exposed.append((f"{where} config", o["spec"].get("config")))
-        for c in spec.get("containers") or []:
+        for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
             cw = f"{where}/{c.get('name')}"
             exposed.append((f"{cw} command line", [c.get("command"), c.get("args")]))
             for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
