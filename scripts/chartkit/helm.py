@@ -3,13 +3,20 @@
 Every helm process of the harness goes through run(), so that a session can
 log them (HARNESS_HELM_LOG=<file>) and scripts/bench_suite.py can compare the
 suite's time with the bare time of the helm calls it needs. Renders are cached
-per process: each combination costs one helm run."""
+per process, and on disk across runs (out/render-cache/, HARNESS_RENDER_CACHE=0
+turns it off) under a key of everything the output depends on: the Helm binary,
+the content of every file Helm loads from the chart (what `helm package` puts
+in the archive, .helmignore applied by Helm itself), the arguments and the
+content of each values file. A changed template, values file or Helm misses."""
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import subprocess
+import tarfile
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +25,8 @@ import yaml
 from .chart import ROOT
 
 MAJORS = ("3", "4")
+# libyaml's loader when PyYAML has it (the same documents, several times faster).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class RenderError(Exception):
@@ -68,9 +77,60 @@ class Release:
         return args
 
 
+CACHE = ROOT / "out" / "render-cache"
+
+
+@functools.cache
+def chart_digest(chart: Path = ROOT) -> str | None:
+    """sha256 over the names and contents of the files in the chart's archive;
+    None (no disk cache) when the chart does not package."""
+    with tempfile.TemporaryDirectory() as d:
+        if run([helm_path("3"), "package", str(chart), "--destination", d]).returncode:
+            return None
+        h = hashlib.sha256()
+        with tarfile.open(next(Path(d).glob("*.tgz"))) as archive:
+            for m in sorted((m for m in archive.getmembers() if m.isfile()), key=lambda m: m.name):
+                h.update(m.name.encode() + b"\0" + archive.extractfile(m).read() + b"\0")
+        return h.hexdigest()
+
+
+@functools.cache
+def _binary(path: str) -> list:
+    st = os.stat(path)
+    return [os.path.realpath(path), st.st_size, st.st_mtime_ns]
+
+
+def cache_key(release: Release) -> str | None:
+    if os.environ.get("HARNESS_RENDER_CACHE", "1") == "0" or (chart := chart_digest()) is None:
+        return None
+    files = []
+    for v in release.values:
+        try:
+            files.append(hashlib.sha256((ROOT / v).read_bytes()).hexdigest())
+        except OSError:
+            return None
+    args = release.args()
+    return hashlib.sha256(json.dumps([_binary(args[0]), chart, args[1:], files]).encode()).hexdigest()
+
+
 @functools.lru_cache(maxsize=None)
 def template(release: Release) -> subprocess.CompletedProcess:
-    return run(release.args())
+    key = cache_key(release)
+    path = CACHE / key[:2] / f"{key}.json" if key else None
+    if path is not None and path.exists():
+        try:
+            d = json.loads(path.read_text())
+            return subprocess.CompletedProcess(d["args"], d["returncode"], d["stdout"], d["stderr"])
+        except (OSError, ValueError, KeyError):
+            pass
+    proc = run(release.args())
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.{id(proc)}.tmp")
+        tmp.write_text(json.dumps({"args": [str(a) for a in proc.args], "returncode": proc.returncode,
+                                   "stdout": proc.stdout, "stderr": proc.stderr}))
+        os.replace(tmp, path)
+    return proc
 
 
 def run_template(release: Release) -> str:
@@ -83,7 +143,7 @@ def run_template(release: Release) -> str:
 @functools.lru_cache(maxsize=None)
 def render(release: Release) -> tuple[dict, ...]:
     """The objects of a release."""
-    return tuple(d for d in yaml.safe_load_all(run_template(release)) if d)
+    return tuple(d for d in yaml.load_all(run_template(release), Loader=_LOADER) if d)
 
 
 def render_error(release: Release) -> str:
