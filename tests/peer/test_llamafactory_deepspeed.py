@@ -6,8 +6,10 @@ import functools
 import importlib.metadata
 import json
 import re
+import socket
 import subprocess
 import sys
+import tempfile
 
 import pytest
 import yaml
@@ -80,8 +82,20 @@ def results():
     for job_id, (kind, preset, stage, sets) in CASES.items():
         objects = render(preset, stage, *sets)
         jobs.append(train_job(job_id, objects, preset_params(preset)) if kind == "train" else export_job(job_id, objects))
-    proc = subprocess.run([sys.executable, "-m", "chartkit.peer"], input=json.dumps(jobs), capture_output=True,
-                          text=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT / "scripts"), "PATH": "/usr/bin:/bin"})
+    # A private torch-extensions folder (a killed earlier run leaves a lock in the shared one that
+    # makes DeepSpeed wait on it forever), a free port (two suites at once), and a time limit.
+    with tempfile.TemporaryDirectory() as extensions, socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+        s.close()
+        try:
+            proc = subprocess.run([sys.executable, "-m", "chartkit.peer"], input=json.dumps(jobs), capture_output=True,
+                                  text=True, cwd=ROOT, timeout=1200,
+                                  env={"PYTHONPATH": str(ROOT / "scripts"), "PATH": "/usr/bin:/bin",
+                                       "TORCH_EXTENSIONS_DIR": extensions, "PEER_MASTER_PORT": port})
+        except subprocess.TimeoutExpired as e:
+            tail = (e.stderr or b"")[-3000:].decode(errors="replace")
+            pytest.fail(f"the peer run took over {e.timeout} s; its output so far:\n{tail}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     return {r["id"]: r["errors"] for r in json.loads(proc.stdout)}
 
