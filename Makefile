@@ -12,7 +12,11 @@ PEER   ?= 1
 # whole suite against the first, the cluster tier again against each other one. CI sets both.
 K8S_MINORS ?= 1.34
 
-.PHONY: setup peer k8s cluster render test lint docs clean e2e workflows fuzz
+.PHONY: help setup peer k8s cluster render test test-fast lint docs clean e2e workflows fuzz
+
+## This list: every target with the line above it.
+help:
+	@awk '/^## /{doc=(doc ? doc " " : "") substr($$0,4); next} /^[a-z][a-z0-9-]*:/{if(doc){split($$0,t,":"); printf "  make %-10s %s\n", t[1], doc}} {doc=""}' $(MAKEFILE_LIST)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +24,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e .
 	touch $@
 
+## The harness's virtual environment (.venv/), pinned Helm 3 and 4 and checkov (.tools/).
 setup: $(VENV)/.installed
 	$(PY) scripts/install_helm.py
 	$(PY) tests/test_checkov.py --install
@@ -41,10 +46,16 @@ test: setup k8s $(if $(filter 0,$(PEER)),,peer)
 	K8S_MINOR=$(firstword $(K8S_MINORS)) $(PY) -m pytest
 	$(foreach m,$(wordlist 2,9,$(K8S_MINORS)),K8S_MINOR=$(m) $(PY) -m pytest -m cluster tests/cluster &&) true
 
+## The edit loop: the offline tiers without the peer stack and checkov, stopping at the first
+## failure; renders come from the disk cache (out/render-cache/) when nothing they depend on changed.
+test-fast: setup
+	$(PY) -m pytest -x -q -m "not cluster" --ignore=tests/peer --ignore=tests/test_checkov.py
+
 ## Only the cluster tier (K8S_MINORS=1.37 for the other minor).
 cluster: setup k8s
 	$(foreach m,$(K8S_MINORS),K8S_MINOR=$(m) $(PY) -m pytest -m cluster tests/cluster &&) true
 
+## helm lint --strict of a preset under both Helm majors.
 lint: setup
 	.tools/bin/helm3 lint --strict . -f $(PRESET)
 	.tools/bin/helm4 lint --strict . -f $(PRESET)
@@ -65,5 +76,6 @@ fuzz: setup
 docs: setup
 	$(PY) scripts/values_doc.py --write
 
+## Remove render output, the render cache and pytest's cache.
 clean:
 	rm -rf out .pytest_cache
