@@ -759,7 +759,8 @@ def secret_flow(r: Render) -> list[str]:
         exposed.append((f"{where} pod metadata", [meta.get("labels"), meta.get("annotations")]))
         if o["kind"] == "DeepSpeedJob":
             exposed.append((f"{where} config", o["spec"].get("config")))
-        for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+        inits = spec.get("initContainers") or []
+        for c in inits + (spec.get("containers") or []):
             cw = f"{where}/{c.get('name')}"
             exposed.append((f"{cw} command line", [c.get("command"), c.get("args")]))
             for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
@@ -776,7 +777,10 @@ def secret_flow(r: Render) -> list[str]:
                         out.append(f"{cw}: {name} from {ref}, values name {refs[name]}")
             names = {e.get("name") for e in c.get("env") or []}
             for name, (secret, _) in refs.items():
-                if secret and name == "HF_TOKEN" and r.component(o) != "serve-test" and name not in names:
+                # The token goes to every main container (the helm-test Pod's client needs none), not
+                # to the init container that waits for a stage's inputs on the PVC.
+                if (secret and name == "HF_TOKEN" and r.component(o) != "serve-test" and c not in inits
+                        and name not in names):
                     out.append(f"{cw}: common.huggingface.existingSecret is set but {name} is not passed")
     for where, thing in exposed:
         m = SECRET_VALUE.search(json.dumps(thing))
