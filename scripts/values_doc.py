@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Write values.schema.json and the README's values table from their sources.
 
+Also writes templates/_decimals.tpl (the decimal fields and their bounds).
+
 Sources, one place each:
   - types, enums and bounds: SPEC below;
   - descriptions and defaults: values.yaml, whose `# --` comments document the key
@@ -25,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 VALUES = ROOT / "values.yaml"
 SCHEMA = ROOT / "values.schema.json"
 README = ROOT / "README.md"
+DECIMALS_TPL = ROOT / "templates" / "_decimals.tpl"
 BEGIN, END = "<!-- values-table:begin -->", "<!-- values-table:end -->"
 
 # ---------------------------------------------------------------- the spec
@@ -44,8 +47,17 @@ def I(**kw):
     return {"type": "integer", **kw}
 
 
+# A decimal as text: what `--set sft.learningRate=0.00002` gives (Helm's --set makes a string of
+# anything that is not an integer, a boolean or null). Plain or exponent notation, at most 32
+# characters and a two-digit exponent, so that every match converts to a finite float64.
+DECIMAL = r"^-?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]{1,2})?$"
+BOUNDS = ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum")
+
+
 def N(**kw):
-    return {"type": "number", **kw}
+    """A decimal: a number, or a numeric string (from --set). The schema bounds numbers; the
+    templates convert both with float64 and check the bounds of a string (_decimals.tpl)."""
+    return {"type": ["number", "string"], "pattern": DECIMAL, "maxLength": 32, **kw}
 
 
 def nullint(**kw):
@@ -85,12 +97,57 @@ LABELS = {"type": "object", "propertyNames": {"pattern": QUALIFIED_NAME, "maxLen
           "additionalProperties": {"type": "string", "maxLength": 63, "pattern": LABEL_VALUE}}
 ANNOTATIONS = {"type": "object", "propertyNames": {"pattern": QUALIFIED_NAME, "maxLength": 317},
                "additionalProperties": {"type": "string"}}
+# A label selector (metav1.LabelSelector).
+SELECTOR = {"type": "object", "additionalProperties": False, "properties": {
+    "matchLabels": copy.deepcopy(LABELS),
+    "matchExpressions": {"type": "array", "items": {
+        "type": "object", "additionalProperties": False, "required": ["key", "operator"], "properties": {
+            "key": {"type": "string", "pattern": QUALIFIED_NAME},
+            "operator": {"type": "string", "enum": ["In", "NotIn", "Exists", "DoesNotExist"]},
+            "values": {"type": "array", "items": {"type": "string", "maxLength": 63, "pattern": LABEL_VALUE}}}}}}}
 MEM = {"type": "string", "pattern": r"^[1-9][0-9]*(Mi|Gi|Ti)$"}
 CPU = {"oneOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string", "pattern": r"^([0-9]+(\.[0-9]+)?|[1-9][0-9]*m)$"}]}
 EXTRA_ARGS = {"type": "object", "propertyNames": {"pattern": r"^[a-z][a-z0-9_]*$"},
               "additionalProperties": {"type": ["string", "number", "boolean", "null", "array"]}}
 FLAG_ARGS = {"type": "object", "propertyNames": {"pattern": r"^[a-z][a-z0-9_-]*$"},
              "additionalProperties": {"type": ["string", "number", "boolean", "null"]}}
+
+
+# A DNS subdomain (IsDNS1123Subdomain): the names of PriorityClasses, RuntimeClasses, ServiceAccounts.
+SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+OPT_SUBDOMAIN = SUBDOMAIN.replace("^", "^(", 1).replace("$", ")?$")
+QUEUE = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$"
+
+
+def placement(optional: bool = True) -> dict:
+    """Where pods run: common's (optional=False, every key present) or a stage's override."""
+    name = S(maxLength=253, pattern=OPT_SUBDOMAIN)
+    return {"nodeSelector": copy.deepcopy(LABELS), "tolerations": {"type": "array", "items": copy.deepcopy(TOLERATION)},
+            "affinity": {"type": "object"}, "priorityClassName": copy.deepcopy(name),
+            "runtimeClassName": copy.deepcopy(name), "serviceAccountName": copy.deepcopy(name)}
+
+
+def scheduling(priority: bool = False) -> dict:
+    """A stage's `scheduling`: every key optional, each over common's."""
+    props = {**placement(), "queue": S(maxLength=63, pattern=QUEUE)}
+    if priority:
+        props["priority"] = I(minimum=0, maximum=100)
+    return obj(props, required=[])
+
+
+def image_override() -> dict:
+    """A stage's `image`: any field of an image, each over the default's."""
+    node = image()
+    for key, f in node["properties"].items():
+        f.pop("minLength", None)
+        if key != "digest":  # already optional
+            f["pattern"] = f["pattern"].replace("^", "^(", 1).replace("$", ")?$")
+    node["required"] = []
+    return node
+
+
+def stage_extras(priority: bool = False) -> dict:
+    return {"scheduling": scheduling(priority), "image": image_override()}
 
 
 def res():
@@ -181,11 +238,10 @@ def spec() -> dict:
                 "imageRegistry": S(pattern=r"^([A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*)?$"),
                 "imagePullPolicy": S(enum=["Always", "IfNotPresent", "Never"]),
                 "imagePullSecrets": {"type": "array", "items": S(maxLength=253, pattern=DNS)},
-                "scheduler": obj({"queue": S(maxLength=63, pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$"),
+                "scheduler": obj({"queue": S(maxLength=63, pattern=QUEUE),
                                   "priority": I(minimum=0, maximum=100)}),
-                "nodeSelector": copy.deepcopy(LABELS),
-                "tolerations": {"type": "array", "items": copy.deepcopy(TOLERATION)},
-                "affinity": {"type": "object"},
+                **placement(),
+                "labels": copy.deepcopy(LABELS),
                 "podLabels": copy.deepcopy(LABELS),
                 "podAnnotations": copy.deepcopy(ANNOTATIONS),
                 "extraEnv": {"type": "object", "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
@@ -196,7 +252,9 @@ def spec() -> dict:
                                                               "source": {"type": "object", "minProperties": 1, "maxProperties": 1}},
                                                              required=["mountPath", "source"])},
                 "gpu": obj({"resourceName": S(pattern=EXTENDED_RESOURCE.replace("^", "^(", 1).replace("$", ")?$")),
-                            "memoryGiB": N(minimum=1, maximum=4096)}),
+                            "memoryGiB": N(minimum=1, maximum=4096),
+                            "nodeSelector": copy.deepcopy(LABELS),
+                            "tolerations": {"type": "array", "items": copy.deepcopy(TOLERATION)}}),
                 "huggingface": obj({"endpoint": S(pattern=r"^(https?://.+)?$"),
                                     "existingSecret": S(maxLength=253, pattern=OPT_DNS), "tokenKey": S(maxLength=253, pattern=DATA_KEY)}),
                 "automountServiceAccountToken": B,
@@ -218,8 +276,9 @@ def spec() -> dict:
                 "resources": res(), "shmSize": copy.deepcopy(MEM),
                 "ssh": obj({"enabled": B, "authorizedKeys": {"type": "array", "items": S(pattern=DNS)},
                             "serviceType": S(enum=["ClusterIP", "NodePort"])}),
+                **stage_extras(),
             }),
-            "download": job({"enabled": B, "datasets": B}),
+            "download": job({"enabled": B, "datasets": B, **stage_extras()}),
             "datasets": {"type": "object", "minProperties": 1, "propertyNames": {"pattern": r"^[A-Za-z0-9_.-]+$"},
                          "additionalProperties": DATASET},
             "training": obj({
@@ -243,22 +302,24 @@ def spec() -> dict:
                 "restartPolicy": S(enum=["Always", "OnFailure", "Never", "ExitCode"]),
                 "backoffLimit": I(minimum=0, maximum=100), "activeDeadlineSeconds": nullint(minimum=1),
                 "cleanUpPolicy": S(enum=["All", "Unfinished", "None"]),
+                "podShape": S(enum=["restricted", "conventional"]),
                 "multiWorkerSecurityContext": security_context(),
                 "rdma": obj({"enabled": B, "resourceName": S(pattern=EXTENDED_RESOURCE)}),
             }),
-            "sft": train_stage({"packing": B}),
+            "sft": train_stage({"packing": B, **stage_extras(priority=True)}),
             "dpo": train_stage({"prefBeta": N(exclusiveMinimum=0, maximum=100),
-                                "prefLoss": S(enum=["sigmoid", "hinge", "ipo", "kto_pair", "orpo", "simpo"])}),
+                                "prefLoss": S(enum=["sigmoid", "hinge", "ipo", "kto_pair", "orpo", "simpo"]),
+                                **stage_extras(priority=True)}),
             "merge": job({"exportSize": I(minimum=1, maximum=100), "exportDevice": S(enum=["cpu", "auto"]),
                           "exportLegacyFormat": B, "gpus": I(minimum=0, maximum=16),
-                          "extraArgs": copy.deepcopy(EXTRA_ARGS)}),
+                          "extraArgs": copy.deepcopy(EXTRA_ARGS), **stage_extras()}),
             "eval": job({"model": S(enum=["base", "sft", "dpo"]),
                          "tasks": {"type": "array", "minItems": 1, "uniqueItems": True,
                                    "items": S(pattern=r"^[A-Za-z0-9_.-]+$")},
                          "numFewshot": I(minimum=0, maximum=100),
                          "batchSize": {"oneOf": [I(minimum=1), S(pattern=r"^auto(:[0-9]+)?$")]},
                          "gpus": I(minimum=1, maximum=16), "shmSize": copy.deepcopy(MEM),
-                         "extraArgs": copy.deepcopy(FLAG_ARGS)}),
+                         "extraArgs": copy.deepcopy(FLAG_ARGS), **stage_extras()}),
             "serving": obj({
                 "model": S(enum=["base", "sft", "dpo"]), "lora": B,
                 "servedModelName": S(maxLength=128, pattern=r"^[A-Za-z0-9._/-]*$"),
@@ -273,6 +334,12 @@ def spec() -> dict:
                 "startupProbe": obj({"periodSeconds": I(minimum=1, maximum=300),
                                      "failureThreshold": I(minimum=1, maximum=10000)}),
                 "progressDeadlineSeconds": I(minimum=60),
+                "networkPolicy": obj({"enabled": B, "allowSameNamespace": B, "from": {
+                    "type": "object", "propertyNames": {"pattern": DNS, "maxLength": 63},
+                    "additionalProperties": obj({"podSelector": copy.deepcopy(SELECTOR),
+                                                 "namespaceSelector": copy.deepcopy(SELECTOR)},
+                                                required=[], minProperties=1)}}),
+                **stage_extras(),
             }),
         },
         "$defs": {},
@@ -359,6 +426,28 @@ def type_name(node: dict) -> str:
     return t
 
 
+def decimal_fields(schema: dict, prefix: str = "") -> list[tuple[str, dict]]:
+    """Dotted paths and bounds of every decimal node (N) of the schema."""
+    out = []
+    for key, node in schema.get("properties", {}).items():
+        path = f"{prefix}.{key}" if prefix else key
+        if node.get("type") == ["number", "string"] and node.get("pattern") == DECIMAL:
+            out.append((path, {k: node[k] for k in BOUNDS if k in node}))
+        out += decimal_fields(node, path)
+    return out
+
+
+def decimals_tpl(schema: dict) -> str:
+    """templates/_decimals.tpl: the decimal fields and their bounds, for the rule that checks a
+    decimal given as text (the schema's bounds only apply to numbers)."""
+    rows = ",\n".join(f"  [{json.dumps(path)}, {json.dumps(b, sort_keys=True)}]" for path, b in decimal_fields(schema))
+    return ("{{/*\nGenerated by scripts/values_doc.py from its schema spec: do not edit.\n"
+            "Every decimal value (a number, or a numeric string such as `--set sft.learningRate=0.00002`\n"
+            "gives) with its schema bounds: the templates read these values through float64, and\n"
+            "llama-factory.validate checks the bounds of one given as text.\n*/}}\n"
+            "{{- define \"llama-factory.decimalFields\" -}}\n[\n" + rows + "\n]\n{{- end }}\n")
+
+
 def build(values_text: str) -> tuple[str, str]:
     """The schema text and the README table for a values.yaml text."""
     values = yaml.safe_load(values_text)
@@ -393,7 +482,8 @@ def render() -> tuple[str, str]:
 
 def main(argv: list[str]) -> int:
     schema_text, readme_text = render()
-    return generated.sync(argv, __doc__, "scripts/values_doc.py", {SCHEMA: schema_text, README: readme_text})
+    return generated.sync(argv, __doc__, "scripts/values_doc.py",
+                          {SCHEMA: schema_text, README: readme_text, DECIMALS_TPL: decimals_tpl(spec())})
 
 
 if __name__ == "__main__":

@@ -52,10 +52,29 @@ app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
 app.kubernetes.io/part-of: llama-factory
 app.kubernetes.io/managed-by: {{ .root.Release.Service | quote }}
 helm.sh/chart: {{ include "llama-factory.chart" .root | quote }}
+{{- with .root.Values.common.labels }}
+{{ toYaml . }}
+{{- end }}
 {{- end }}
 
-{{/* Image reference; call with (dict "root" $ "image" .Values.images.vllm). */}}
+{{/*
+Image reference; call with (dict "root" $ "image" .Values.images.vllm), plus "block" (a stage's
+values block: sft, serving, ...) whose `image` overrides it field by field. An override that
+names another repository or tag drops the default's digest unless it gives its own.
+*/}}
 {{- define "llama-factory.image" -}}
+{{- $image := .image }}
+{{- if .block }}
+{{- with (index .root.Values .block).image }}
+{{- $image = deepCopy $image }}
+{{- if or .repository .tag }}{{ $_ := set $image "digest" "" }}{{ end }}
+{{- range $k, $x := . }}{{ if $x }}{{ $_ := set $image $k $x }}{{ end }}{{ end }}
+{{- end }}
+{{- end }}
+{{- include "llama-factory.imageRef" (dict "root" .root "image" $image) }}
+{{- end }}
+
+{{- define "llama-factory.imageRef" -}}
 {{- $registry := default .image.registry .root.Values.common.imageRegistry }}
 {{- if .image.digest }}
 {{- printf "%s/%s@%s" $registry .image.repository .image.digest }}
@@ -131,10 +150,14 @@ model: {{ get $p (ternary "base" (printf "%sModel" .model) (eq .model "base")) }
 
 {{/*
 Quantities. The schema restricts memory to Mi/Gi/Ti and CPU to cores or
-millicores so that the chart can compare them; these return integers.
+millicores so that the chart can compare them; these return integers, and
+fail on anything else (a unit they do not know must not compare as 0).
 */}}
 {{- define "llama-factory.mebibytes" -}}
 {{- $q := toString . }}
+{{- if not (regexMatch "^[0-9]+(Mi|Gi|Ti)$" $q) }}
+{{- fail (printf "llama-factory.mebibytes: %q is not a memory quantity the chart compares (a whole number of Mi, Gi or Ti). Fix: write it as e.g. 512Mi, 16Gi or 1Ti." $q) }}
+{{- end }}
 {{- if hasSuffix "Ti" $q }}{{ mul (trimSuffix "Ti" $q | atoi) 1048576 }}
 {{- else if hasSuffix "Gi" $q }}{{ mul (trimSuffix "Gi" $q | atoi) 1024 }}
 {{- else }}{{ trimSuffix "Mi" $q | atoi }}
@@ -143,6 +166,9 @@ millicores so that the chart can compare them; these return integers.
 
 {{- define "llama-factory.millicores" -}}
 {{- $q := toString . }}
+{{- if not (regexMatch "^([0-9]+(\\.[0-9]+)?|[0-9]+m)$" $q) }}
+{{- fail (printf "llama-factory.millicores: %q is not a CPU quantity the chart compares (cores such as 8 or 0.5, or millicores such as 500m). Fix: write it in one of those forms." $q) }}
+{{- end }}
 {{- if hasSuffix "m" $q }}{{ trimSuffix "m" $q | atoi }}
 {{- else }}{{ mulf (float64 $q) 1000 | int }}
 {{- end }}
@@ -254,13 +280,49 @@ ConfigMap, then common.extraVolumes. Call with
 {{- end }}
 
 {{/*
+The values block that holds a stage's settings (its `scheduling` and `image`): a stage,
+component or hash name in, a key of .Values out; "" (common settings only) for the helm test Pod.
+*/}}
+{{- define "llama-factory.block" -}}
+{{- get (dict "workspace" "download" "download" "download" "notebook" "notebook" "sft" "sft" "dpo" "dpo"
+  "merge-sft" "merge" "merge-dpo" "merge" "eval" "eval" "serve" "serving") (regexReplaceAll "^eval-.*$" . "eval") }}
+{{- end }}
+
+{{/*
+Where a pod runs, as JSON: common's settings, then common.gpu's node selector and tolerations
+when the pod requests GPUs, then the stage's `scheduling` (its block, llama-factory.block).
+Node selectors merge (the stage wins a key), tolerations add up, the stage's affinity,
+class names, service account and queue replace common's. Call with (dict "root" $ "block"
+"sft" "gpus" N).
+*/}}
+{{- define "llama-factory.scheduling" -}}
+{{- $c := .root.Values.common }}
+{{- $s := dict }}
+{{- if .block }}{{ $s = default dict (index .root.Values .block).scheduling }}{{ end }}
+{{- $gpu := and (ne $c.gpu.resourceName "") (gt (int .gpus) 0) }}
+{{- $sel := dict }}
+{{- range $m := list $c.nodeSelector (ternary $c.gpu.nodeSelector dict $gpu) $s.nodeSelector }}
+{{- range $k, $x := $m }}{{ $_ := set $sel $k $x }}{{ end }}
+{{- end }}
+{{- $tol := concat (default list $c.tolerations) (ternary (default list $c.gpu.tolerations) list $gpu) (default list $s.tolerations) }}
+{{- $out := dict "nodeSelector" $sel "tolerations" $tol "affinity" (default $c.affinity $s.affinity)
+  "queue" (default $c.scheduler.queue $s.queue) "priority" (ternary $c.scheduler.priority $s.priority (kindIs "invalid" $s.priority)) }}
+{{- range $k := list "priorityClassName" "runtimeClassName" "serviceAccountName" }}
+{{- $_ := set $out $k (default (get $c $k) (get $s $k)) }}
+{{- end }}
+{{- toJson $out }}
+{{- end }}
+
+{{/*
 Pod-level settings every stage shares (scheduling, pull secrets, security).
-Call with (dict "root" $ "t9k" true) — t9k: the pod belongs to a T9k resource
-that carries its own queue, so no schedulerName is set here.
+Call with (dict "root" $ "t9k" true "block" "sft" "gpus" N) — t9k: the pod
+belongs to a T9k resource that carries its own queue, so no schedulerName is
+set here; block and gpus: llama-factory.scheduling.
 */}}
 {{- define "llama-factory.podCommon" -}}
 {{- $c := .root.Values.common }}
-{{- if and $c.scheduler.queue (not .t9k) }}
+{{- $s := include "llama-factory.scheduling" . | fromJson }}
+{{- if and $s.queue (not .t9k) }}
 schedulerName: t9k-scheduler
 {{- end }}
 automountServiceAccountToken: {{ $c.automountServiceAccountToken }}
@@ -270,17 +332,22 @@ imagePullSecrets:
   - name: {{ . | quote }}
   {{- end }}
 {{- end }}
-{{- with $c.nodeSelector }}
+{{- with $s.nodeSelector }}
 nodeSelector:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with $c.tolerations }}
+{{- with $s.tolerations }}
 tolerations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with $c.affinity }}
+{{- with $s.affinity }}
 affinity:
   {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- range $k := list "priorityClassName" "runtimeClassName" "serviceAccountName" }}
+{{- with get $s $k }}
+{{ $k }}: {{ . | quote }}
+{{- end }}
 {{- end }}
 {{- with $c.podSecurityContext }}
 securityContext:
@@ -295,19 +362,28 @@ immutable, so a chart upgrade that relabelled it would fail), the T9k queue
 label for pods the T9k scheduler places directly, and common.podLabels. Call
 with (dict "root" $ "component" "sft" "t9k" bool); "versioned" true keeps
 the version labels (a bare Pod such as the helm test's, created anew each run).
+The queue is the stage's (llama-factory.scheduling; "block" when the component
+does not name it). common.labels and common.podLabels follow; a key in both
+takes common.podLabels' value (a rule refuses two different values).
 */}}
 {{- define "llama-factory.podLabels" -}}
+{{- $c := .root.Values.common }}
+{{- $block := ternary .block (include "llama-factory.block" .component) (hasKey . "block") }}
+{{- $queue := (include "llama-factory.scheduling" (dict "root" .root "block" $block "gpus" 0) | fromJson).queue }}
+{{- $extra := deepCopy (default dict $c.podLabels) }}
 {{- if .versioned }}
 {{ include "llama-factory.labels" . }}
+{{- range $k, $_ := $c.labels }}{{ $_ := unset $extra $k }}{{ end }}
 {{- else }}
 {{ include "llama-factory.selectorLabels" . }}
 app.kubernetes.io/part-of: llama-factory
 app.kubernetes.io/managed-by: {{ .root.Release.Service | quote }}
+{{- $extra = merge $extra (default dict $c.labels) }}
 {{- end }}
-{{- if and .root.Values.common.scheduler.queue (not .t9k) }}
-scheduler.tensorstack.dev/queue: {{ .root.Values.common.scheduler.queue | quote }}
+{{- if and $queue (not .t9k) }}
+scheduler.tensorstack.dev/queue: {{ $queue | quote }}
 {{- end }}
-{{- with .root.Values.common.podLabels }}
+{{- with $extra }}
 {{ toYaml . }}
 {{- end }}
 {{- end }}
@@ -329,9 +405,9 @@ annotations:
 {{- end }}
 {{- end }}
 
-{{/* T9k scheduler block of a DeepSpeedJob (withPriority) or Notebook. */}}
+{{/* T9k scheduler block of a DeepSpeedJob (withPriority) or Notebook; "block": its stage's values block. */}}
 {{- define "llama-factory.t9kScheduler" -}}
-{{- with .root.Values.common.scheduler }}
+{{- with include "llama-factory.scheduling" (dict "root" .root "block" .block "gpus" 0) | fromJson }}
 {{- if .queue }}
 scheduler:
   t9kScheduler:
@@ -381,8 +457,12 @@ stage's fingerprint, by which the stages after it in a release know its output
 {{- define "llama-factory.contentHash" -}}
 {{- $content := .content }}
 {{- $c := .root.Values.common }}
-{{- if or $c.podLabels $c.podAnnotations $c.scheduler.queue }}
-{{- $content = cat $content (toJson (list $c.podLabels $c.podAnnotations $c.scheduler.queue)) }}
+{{- $queue := (include "llama-factory.scheduling" (dict "root" .root "block" (include "llama-factory.block" .stage) "gpus" 0) | fromJson).queue }}
+{{- if or $c.podLabels $c.podAnnotations $queue }}
+{{- $content = cat $content (toJson (list $c.podLabels $c.podAnnotations $queue)) }}
+{{- end }}
+{{- with $c.labels }}
+{{- $content = cat $content (toJson .) }}
 {{- end }}
 {{- if has .stage (list "sft" "dpo") }}
 {{- $content = cat $content (toJson (list .root.Values.training.workers .root.Values.training.restartPolicy)) }}
@@ -519,9 +599,10 @@ stage whose launcher records its outcome for the stages after it.
 */}}
 {{- define "llama-factory.jobPodSpec" -}}
 {{- $ := .root }}
-{{- $image := include "llama-factory.image" (dict "root" $ "image" $.Values.images.llamaFactory) }}
+{{- $block := include "llama-factory.block" .stage }}
+{{- $image := include "llama-factory.image" (dict "root" $ "image" $.Values.images.llamaFactory "block" $block) }}
 restartPolicy: Never
-{{- include "llama-factory.podCommon" (dict "root" $ "t9k" false) | trim | nindent 0 }}
+{{- include "llama-factory.podCommon" (dict "root" $ "t9k" false "block" $block "gpus" .gpus) | trim | nindent 0 }}
 {{- with include "llama-factory.waitInit" (dict "root" $ "stage" .stage "image" $image "configPath" .vctx.configPath) }}
 {{- . | nindent 0 }}
 {{- end }}

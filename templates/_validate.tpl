@@ -303,7 +303,7 @@ Takes dict "value" "path".
 {{- if ne (mod (int $v.model.numKeyValueHeads) (int $s.tensorParallelSize)) 0 }}
 {{- $errors = append $errors (printf "serving.tensorParallelSize: %d does not divide the model's %d key/value heads (model.numKeyValueHeads), which vLLM requires. Fix: use 1, 2, 4 or 8." (int $s.tensorParallelSize) (int $v.model.numKeyValueHeads)) }}
 {{- end }}
-{{- if lt (mulf (float64 $s.tensorParallelSize) $card $s.gpuMemoryUtilization) (mulf $params 2.0 1.1) }}
+{{- if lt (mulf (float64 $s.tensorParallelSize) $card (float64 $s.gpuMemoryUtilization)) (mulf $params 2.0 1.1) }}
 {{- $errors = append $errors (printf "serving.tensorParallelSize: the %vB model (model.parametersBillion) needs about %.0f GiB for bf16 weights alone; %d x %v GiB cards (common.gpu.memoryGiB) at gpuMemoryUtilization %v leave no room for the KV cache. Fix: raise serving.tensorParallelSize or common.gpu.memoryGiB." $v.model.parametersBillion (mulf $params 2.0) (int $s.tensorParallelSize) $v.common.gpu.memoryGiB $s.gpuMemoryUtilization) }}
 {{- end }}
 {{- end }}
@@ -342,14 +342,16 @@ Takes dict "value" "path".
 {{- if has $name (list "workspace" "tmp" "dshm" "config") }}
 {{- $errors = append $errors (printf "common.extraVolumes.%s: the chart names its own volume %q. Fix: give this volume another name." $name $name) }}
 {{- end }}
-{{- if has (trimSuffix "/" $vol.mountPath) $owned }}
+{{- /* One directory, however written: /data, /data/ and /data/./ are the same mount point. */}}
+{{- $at := clean $vol.mountPath }}
+{{- if has $at $owned }}
 {{- $errors = append $errors (printf "common.extraVolumes.%s.mountPath: %s is where the chart mounts its own volume. Fix: pick another path." $name $vol.mountPath) }}
-{{- else if hasKey $seenPaths $vol.mountPath }}
-{{- $errors = append $errors (printf "common.extraVolumes.%s.mountPath: %s is also the mount path of common.extraVolumes.%s. Fix: give each volume its own path." $name $vol.mountPath (get $seenPaths $vol.mountPath)) }}
+{{- else if hasKey $seenPaths $at }}
+{{- $errors = append $errors (printf "common.extraVolumes.%s.mountPath: %s is also the mount path of common.extraVolumes.%s. Fix: give each volume its own path." $name $vol.mountPath (get $seenPaths $at)) }}
 {{- end }}
-{{- $_ := set $seenPaths $vol.mountPath $name }}
+{{- $_ := set $seenPaths $at $name }}
 {{- end }}
-{{- range $field, $m := dict "common.podLabels" $v.common.podLabels "common.podAnnotations" $v.common.podAnnotations "storage.annotations" $v.storage.annotations }}
+{{- range $field, $m := dict "common.podLabels" $v.common.podLabels "common.podAnnotations" $v.common.podAnnotations "storage.annotations" $v.storage.annotations "common.labels" $v.common.labels }}
 {{- range $k, $_ := $m }}
 {{- if or (hasPrefix "app.kubernetes.io/" $k) (hasPrefix "helm.sh/" $k) (has $k (list "scheduler.tensorstack.dev/queue" "llama-factory/fingerprint" "argocd.argoproj.io/sync-options" "kustomize.toolkit.fluxcd.io/prune")) }}
 {{- $errors = append $errors (printf "%s: %q is set by the chart (labels, selectors, the PVC's keep policy for Helm and GitOps tools, the T9k queue, a stage's fingerprint). Fix: remove it, or use the value that drives it." $field $k) }}
@@ -357,10 +359,59 @@ Takes dict "value" "path".
 {{- end }}
 {{- end }}
 
+{{- range $k, $x := $v.common.labels }}
+{{- if and (hasKey $v.common.podLabels $k) (ne (toString (get $v.common.podLabels $k)) (toString $x)) }}
+{{- $errors = append $errors (printf "common.podLabels: %q is also in common.labels with another value (%q there, %q here), and a pod carries one value per label. Fix: give it one value, in common.labels (every object) or common.podLabels (pods only)." $k $x (get $v.common.podLabels $k)) }}
+{{- end }}
+{{- end }}
+
+{{- /* Environment the chart sets: an extraEnv entry of the same name would lose in some containers and win in others. */}}
+{{- $ownedEnv := dict
+  "HF_HOME" "the chart needs it: the chart keeps the Hugging Face cache on the PVC (<storage.mountPath>/.cache/huggingface), where the download stage put the datasets"
+  "HF_ENDPOINT" "set common.huggingface.endpoint instead"
+  "HF_TOKEN" "set common.huggingface.existingSecret and common.huggingface.tokenKey instead"
+  "HOME" "the chart needs it: HOME=/tmp is the writable emptyDir under the read-only root filesystem"
+  "HF_HUB_OFFLINE" "the chart needs it: the serve stage reads the model from the PVC only"
+  "HF_DATASETS_TRUST_REMOTE_CODE" "the chart needs it: the eval stage needs it for the CMMLU and C-Eval loaders"
+  "VLLM_API_KEY" "set serving.apiKey.existingSecret and serving.apiKey.key instead"
+  "VLLM_NO_USAGE_STATS" "the chart needs it: the chart turns vLLM's usage reporting off"
+  "PYTORCH_CUDA_ALLOC_CONF" "set training.cudaAllocConf instead"
+  "USE_MODELSCOPE_HUB" "set model.source instead" }}
+{{- range $name, $_ := $v.common.extraEnv }}
+{{- $use := get $ownedEnv $name }}
+{{- if hasPrefix "LLAMA_FACTORY_" $name }}{{ $use = "the chart needs it: LLAMA_FACTORY_* carry a stage's fingerprint and attempts to its launcher" }}{{ end }}
+{{- if $use }}
+{{- $errors = append $errors (printf "common.extraEnv.%s: the chart sets %s itself, and a second entry of one name is silently dropped or wins depending on the container. Fix: remove common.extraEnv.%s (%s)." $name $name $name $use) }}
+{{- end }}
+{{- end }}
+
 {{- /* Secrets only by reference. */}}
 {{- range $name, $v := $v.common.extraEnv }}
 {{- if and (regexMatch "(?i)(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL)" $name) (not (kindIs "map" $v)) }}
 {{- $errors = append $errors (printf "common.extraEnv.%s: a secret's value would be rendered into every pod spec. Fix: put it in a Secret and write common.extraEnv.%s.valueFrom.secretKeyRef: {name: <secret>, key: <key>}." $name $name) }}
+{{- end }}
+{{- end }}
+
+{{- /* Decimals given as text (`--set` makes a string of 0.00002): the schema bounds numbers only. */}}
+{{- $bounds := dict "minimum" "at least %v" "exclusiveMinimum" "greater than %v" "maximum" "at most %v" "exclusiveMaximum" "less than %v" }}
+{{- range $field := include "llama-factory.decimalFields" . | fromJsonArray }}
+{{- $path := index $field 0 }}
+{{- $x := $v }}
+{{- range $k := splitList "." $path }}{{ $x = index $x $k }}{{ end }}
+{{- if kindIs "string" $x }}
+{{- $f := float64 $x }}
+{{- $range := list }}
+{{- $out := false }}
+{{- range $b := list "minimum" "exclusiveMinimum" "maximum" "exclusiveMaximum" }}
+{{- if hasKey (index $field 1) $b }}
+{{- $lim := float64 (index (index $field 1) $b) }}
+{{- $range = append $range (printf (get $bounds $b) $lim) }}
+{{- if or (and (eq $b "minimum") (lt $f $lim)) (and (eq $b "exclusiveMinimum") (le $f $lim)) (and (eq $b "maximum") (gt $f $lim)) (and (eq $b "exclusiveMaximum") (ge $f $lim)) }}{{ $out = true }}{{ end }}
+{{- end }}
+{{- end }}
+{{- if $out }}
+{{- $errors = append $errors (printf "%s: %q must be %s. Fix: set %s to a number in that range (a decimal given with --set arrives as text and is checked the same way)." $path $x (join " and " $range) $path) }}
+{{- end }}
 {{- end }}
 {{- end }}
 

@@ -49,10 +49,13 @@ def load(r: helm.Release) -> inv.Render:
     return inv.Render(helm.render(r), inv.values_of(r.values, r.sets, r.set_json), r.name)
 
 
+# Per-stage scheduling on every stage over the team overlay: placement and every other invariant.
+PLACED = {p: rel(p, tuple(STAGES), values=("values/team-example.yaml", "tests/values/placement.yaml")) for p in PRESETS}
+
 PAIR_RELEASES = [release(p, *METHODS[m], name=n, stages=NO_MERGE if m == "full" else STAGES)
                  for p in PRESETS for m in METHODS for n in RELEASES]
 PREFETCH = ([release(p, *VARIANTS[v]) for p in PRESETS for v in VARIANTS] + PAIR_RELEASES
-            + [release("8b.yaml", "common.podLabels.team=b")])
+            + [release("8b.yaml", "common.podLabels.team=b")] + list(PLACED.values()))
 
 
 @pytest.mark.parametrize("invariant", sorted(inv.PER_RENDER))
@@ -172,11 +175,34 @@ FAULTS = {
         0, o["spec"]["containers"][0]["args"][0].replace("8B-dpo", "8B-sft")) for o in objs if o["kind"] == "Pod"],
     "identity": lambda objs: _spec(objs, "Deployment") and [o["spec"]["template"]["metadata"]["labels"].update(
         {"app.kubernetes.io/component": "x"}) for o in objs if o["kind"] == "Deployment"],
+    # The CPU-only download Job gets a GPU node's selector.
+    "placement": lambda objs: [o["spec"]["template"]["spec"].setdefault("nodeSelector", {}).update(
+        {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"}) for o in objs
+        if o["kind"] == "Job" and "-download-" in o["metadata"]["name"]],
     # merge-dpo no longer waits for the DPO adapter it merges.
     "pipeline_order": lambda objs: [c["command"].remove(a) for o, spec, _ in inv.pod_templates(objs)
                                     for c in spec.get("initContainers", []) for a in list(c["command"])
                                     if a.startswith("dpo=") and "merge-dpo" in o["metadata"]["name"]],
 }
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_invariants_hold_with_per_stage_scheduling(preset):
+    r = load(PLACED[preset])
+    # secret_flow is left out: with a token Secret (the team overlay's) in a multi-stage release
+    # it flags the wait-for-inputs init containers, which fails at this branch's base too
+    # (test_invariant_holds[*-api-key-secret_flow]); not a placement matter.
+    found = inv.check(r, only=set(inv.PER_RENDER) - {"secret_flow"})
+    assert found == {}, "\n".join(f"{k}: {p}" for k, ps in found.items() for p in ps)
+    spec = {inv.pod_block(r, o): s for o, s, _ in inv.pod_templates(r.objects)}
+    # GPU node selection only where GPUs are requested: not the download Job, the CPU merge
+    # (merge.gpus is 0 in every preset) or the helm test Pod; a stage's selector wins a key.
+    for cpu in ("download", "merge", None):
+        assert "nvidia.com/gpu.product" not in spec[cpu].get("nodeSelector", {}), cpu
+        assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} not in spec[cpu]["tolerations"]
+    for gpu in ("notebook", "sft", "dpo", "serving"):
+        assert spec[gpu]["nodeSelector"]["nvidia.com/gpu.product"] == "NVIDIA-A100-SXM4-80GB", gpu
+    assert spec["eval"]["nodeSelector"]["nvidia.com/gpu.product"] == "NVIDIA-H100-80GB-HBM3"
 
 
 @pytest.mark.parametrize("invariant", sorted(inv.PER_RENDER))

@@ -90,6 +90,7 @@ MUTATION = {
     "eval.tasks": ["mmlu"],
     "serving.tensorParallelSize": 2,
     "serving.gpuMemoryUtilization": 0.85,
+    "serving.networkPolicy.from": {"gw": {"podSelector": {"matchLabels": {"app": "gw"}}}},
     "serving.replicas": 2,
     "serving.servedModelName": "llama31-chat",
     "sft.datasets": ["alpaca_gpt4_en"],
@@ -156,7 +157,11 @@ def mutate(path, value):
     if isinstance(value, dict):
         if last == "extraArgs":
             return {"seed": 7} if path.startswith(("training", "sft", "dpo", "merge")) else {"enforce-eager": True}
-        if last in ("nodeSelector", "podLabels", "podAnnotations", "annotations"):
+        if last == "scheduling":
+            return {"nodeSelector": {"example.com/x": "y"}}
+        if last == "image":
+            return {"tag": "x"}
+        if last in ("nodeSelector", "podLabels", "podAnnotations", "annotations", "labels"):
             return {"example.com/x": "y"}
         if last == "affinity":
             return {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [

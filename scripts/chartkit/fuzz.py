@@ -362,6 +362,15 @@ PASSTHROUGH: dict[tuple, st.SearchStrategy] = {
     ("common", "extraVolumes", "*", "source"): VOLUME_SOURCE,
     ("common", "extraEnv", "*", "valueFrom"): VALUE_FROM,
 }
+# The same pass-through nodes in each stage's `scheduling`, and GPU tolerations.
+STAGE_BLOCKS = ("notebook", "download", "sft", "dpo", "merge", "eval", "serving")
+for _b in STAGE_BLOCKS:
+    KNOWN_KEYS[(_b, "scheduling", "affinity")] = KNOWN_KEYS[("common", "affinity")]
+    KNOWN_KEYS[(_b, "scheduling", "tolerations", "*")] = KNOWN_KEYS[("common", "tolerations", "*")]
+    PASSTHROUGH[(_b, "scheduling", "affinity")] = AFFINITY
+    PASSTHROUGH[(_b, "scheduling", "tolerations")] = TOLERATIONS
+KNOWN_KEYS[("common", "gpu", "tolerations", "*")] = KNOWN_KEYS[("common", "tolerations", "*")]
+PASSTHROUGH[("common", "gpu", "tolerations")] = TOLERATIONS
 PASSTHROUGH_MODE = "mixed"  # set by the test module from FUZZ_PASSTHROUGH
 # Values mixed into what the schema derives, for collisions with the chart's own.
 EXTRA = {("common", "extraVolumes", "*", "mountPath"): MOUNT_PATH}
@@ -578,6 +587,8 @@ COMPANIONS = {
     ("serving", "apiKey", "key"): {"serving.apiKey.existingSecret": "api-key"},
     ("common", "huggingface", "tokenKey"): {"common.huggingface.existingSecret": "hf-token"},
     ("common", "scheduler", "priority"): {"common.scheduler.queue": "team"},
+    ("sft", "scheduling", "priority"): {"sft.scheduling.queue": "team"},
+    ("dpo", "scheduling", "priority"): {"dpo.scheduling.queue": "team"},
 }
 STAGE_LISTS = st.lists(st.sampled_from(STAGES), min_size=1, max_size=len(STAGES), unique=True)
 NON_STAGE_LEAVES = tuple(p for p in LEAVES if p != ("stages",))
