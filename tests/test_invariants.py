@@ -189,10 +189,7 @@ FAULTS = {
 @pytest.mark.parametrize("preset", PRESETS)
 def test_invariants_hold_with_per_stage_scheduling(preset):
     r = load(PLACED[preset])
-    # secret_flow is left out: with a token Secret (the team overlay's) in a multi-stage release
-    # it flags the wait-for-inputs init containers, which fails at this branch's base too
-    # (test_invariant_holds[*-api-key-secret_flow]); not a placement matter.
-    found = inv.check(r, only=set(inv.PER_RENDER) - {"secret_flow"})
+    found = inv.check(r)
     assert found == {}, "\n".join(f"{k}: {p}" for k, ps in found.items() for p in ps)
     spec = {inv.pod_block(r, o): s for o, s, _ in inv.pod_templates(r.objects)}
     # GPU node selection only where GPUs are requested: not the download Job, the CPU merge
