@@ -48,17 +48,18 @@ eval and serve checks read must be the known model's (parametersBillion within
 {{- end }}
 {{- end }}
 {{- if $wrong }}
+{{- /* One bullet, named by the first wrong field (a bullet names one field); the others in its text. */}}
 {{- $fields := list }}
 {{- $facts := list }}
 {{- $sets := list }}
 {{- range $w := $wrong }}
 {{- $fields = append $fields (printf "model.%s" (index $w 0)) }}
-{{- $facts = append $facts (printf "%s %v (not %v)" (index $w 0) (index $w 2) (index $w 1)) }}
+{{- $facts = append $facts (printf "model.%s %v (not %v)" (index $w 0) (index $w 2) (index $w 1)) }}
 {{- $sets = append $sets (printf "model.%s=%v" (index $w 0) (index $w 2)) }}
 {{- end }}
 {{- $preset := "" }}
 {{- with $known.preset }}{{ $preset = printf " (or -f %s, sized for it)" . }}{{ end }}
-{{- $errors = append $errors (printf "%s: %s (%s) has %s; the chart's memory, merge, eval and serve checks would size the wrong model. Fix: --set %s%s, or set %s to the repository of the model you train (files/models.yaml lists the known ones)." (join ", " $fields) $known.repo $known.field (join ", " $facts) (join "," $sets) $preset $known.field) }}
+{{- $errors = append $errors (printf "%s: %s (%s) has %s; the chart's memory, merge, eval and serve checks would size the wrong model. Fix: --set %s%s, or set %s to the repository of the model you train (files/models.yaml lists the known ones)." (first $fields) $known.repo $known.field (join ", " $facts) (join "," $sets) $preset $known.field) }}
 {{- end }}
 {{- end }}
 {{- $errors | toJson }}

@@ -45,7 +45,7 @@ def test_a_known_repository_with_another_models_facts_fails_naming_the_fields(ma
     """The issue's case: the 8B preset with the 70B repository once rendered ZeRO-0 on one 40 GB GPU."""
     err = helm.render_error(rel("8b.yaml", None, "model.name=Meta-Llama-3.1-70B",
                                 "model.huggingfaceRepo=meta-llama/Llama-3.1-70B", major=major))
-    assert "model.parametersBillion, model.numLayers, model.hiddenSize: meta-llama/Llama-3.1-70B (model.huggingfaceRepo)" in err
+    assert "model.parametersBillion: meta-llama/Llama-3.1-70B (model.huggingfaceRepo) has model.parametersBillion 70.55 (not 8), model.numLayers 80 (not 32), model.hiddenSize 8192 (not 4096)" in err
     assert "Fix: --set model.parametersBillion=70.55,model.numLayers=80,model.hiddenSize=8192" in err
     assert "-f values/70b-4xdp.yaml" in err
 
@@ -55,7 +55,7 @@ def test_the_repository_of_the_source_is_the_one_looked_up():
     assert render("8b.yaml", None, "model.source=modelscope", "model.huggingfaceRepo=meta-llama/Llama-3.1-70B")
     err = helm.render_error(rel("8b.yaml", None, "model.source=modelscope",
                                 "model.modelscopeRepo=llm-research/meta-llama-3.1-70b"))
-    assert "(model.modelscopeRepo) has parametersBillion 70.55 (not 8)" in err
+    assert "(model.modelscopeRepo) has model.parametersBillion 70.55 (not 8)" in err
 
 
 def test_parameters_within_five_percent_pass_and_beyond_fail(tmp_path):
@@ -64,7 +64,7 @@ def test_parameters_within_five_percent_pass_and_beyond_fail(tmp_path):
     bad.write_text("model: {parametersBillion: 8.5}\n")  # 8.03 * 1.059
     assert helm.render(helm.Release(values=("values/8b.yaml", str(ok))))
     err = helm.render_error(helm.Release(values=("values/8b.yaml", str(bad))))
-    assert "model.parametersBillion: meta-llama/Llama-3.1-8B (model.huggingfaceRepo) has parametersBillion 8.03 (not 8.5)" in err
+    assert "model.parametersBillion: meta-llama/Llama-3.1-8B (model.huggingfaceRepo) has model.parametersBillion 8.03 (not 8.5)" in err
 
 
 def test_an_unknown_repository_is_not_checked():
