@@ -68,23 +68,31 @@ def download_model(plan: dict) -> bool:
 
 
 def download_datasets(plan: dict) -> int:
-    """Cache each Hub dataset once (a marker per repo); return how many were fetched."""
+    """Cache each Hub dataset once (a marker per repo and hub); return how many were fetched.
+
+    Each dataset names its hub (`source`): the one LLaMA-Factory will load it from, which is
+    not always the model's (a dataset with only an hf_hub_url comes from the Hugging Face Hub
+    even with model.source=modelscope)."""
     done_dir = Path(plan["markers"])
     fetched = 0
     for ds in plan["datasets"]:
-        marker = done_dir / (ds["repo"].replace("/", "--") + ".done")
+        source = ds.get("source", plan["source"])
+        suffix = ".done" if source == "huggingface" else f".{source}.done"
+        marker = done_dir / (ds["repo"].replace("/", "--") + suffix)
         if marker.is_file():
-            print(f"dataset: {ds['repo']} already cached, nothing to do")
+            print(f"dataset: {source}:{ds['repo']} already cached, nothing to do")
             continue
-        print(f"dataset: caching {plan['source']}:{ds['repo']}")
-        if plan["source"] == "huggingface":
+        print(f"dataset: caching {source}:{ds['repo']}")
+        if source == "huggingface":
             from huggingface_hub import snapshot_download
 
             snapshot_download(repo_id=ds["repo"], repo_type="dataset", token=os.environ.get("HF_TOKEN") or None)
-        else:
+        elif source == "modelscope":
             from modelscope import snapshot_download
 
             snapshot_download(ds["repo"], repo_type="dataset")
+        else:
+            raise SystemExit(f"download: unknown hub {source!r} of dataset {ds['repo']}")
         done_dir.mkdir(parents=True, exist_ok=True)
         marker.write_text("")
         fetched += 1

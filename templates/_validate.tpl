@@ -415,6 +415,9 @@ Takes dict "value" "path".
 {{- end }}
 {{- end }}
 
+{{- /* Model facts (files/models.yaml) and the PVC size they need (templates/_models.tpl). */}}
+{{- $errors = concat $errors (include "llama-factory.modelErrors" . | fromJsonArray) (include "llama-factory.storageErrors" . | fromJsonArray) }}
+
 {{- /* Every value must survive YAML: Helm 3 renders one that cannot as nothing. */}}
 {{- with include "llama-factory.unyamlable" (dict "value" $v "path" "") }}
 {{- $errors = append $errors (printf "%s: holds a control character (in a key or a value), which YAML cannot carry (it would render as an empty string). Fix: remove it from the value." (trimPrefix "." .)) }}

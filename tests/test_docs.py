@@ -95,3 +95,51 @@ def test_readme_gitops_application_renders_the_pipeline_it_shows(tmp_path):
         components = {o["metadata"]["labels"]["app.kubernetes.io/component"] for o in objs}
         assert set(yaml.safe_load(source["values"])["stages"]) <= components
         assert "wait-for-inputs" in proc.stdout
+
+
+USER_SECTIONS = ["## Before you install", "## Install, upgrade, uninstall", "## The pipeline", "## Troubleshooting"]
+
+
+def test_readme_opens_with_what_a_chart_user_needs():
+    """After the two commands, the README is for chart users: prerequisites (T9k, GPUs, storage
+    class, token, image), install, upgrade and uninstall come before the pipeline; the harness
+    and the GPU measurements live in their own documents, which it links."""
+    at = [README.index(h) for h in USER_SECTIONS]
+    assert at == sorted(at)
+    before = README[at[0]:at[1]]
+    for need in ("TensorStack", "GPUs", "storage class", "Hugging Face token", "training image", "existingClaim"):
+        assert need in before, need
+    install = README[at[1]:at[2]]
+    assert "**Upgrade**" in install and "**Uninstall**" in install and "resource-policy: keep" in install
+    for doc in ("tests/README.md", "docs/gpu-measurements.md", "docs/gpu-card-defaults.md"):
+        assert f"]({doc})" in README and (ROOT / doc).is_file(), doc
+    assert "## Tests" not in README and "### Measured on a GPU" not in README
+    tiers = (ROOT / "tests/README.md").read_text()
+    assert "| tier | files | checks |" in tiers and "make test" in tiers
+
+
+def test_every_readme_link_to_a_file_exists():
+    for doc in (ROOT / "README.md", ROOT / "tests/README.md", ROOT / "docs/gpu-measurements.md"):
+        for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", doc.read_text()):
+            if "://" not in target:
+                assert (doc.parent / target).exists(), f"{doc.name}: {target}"
+
+
+def test_readme_says_the_image_carries_lm_eval():
+    """The eval stage's harness is in the chart's image (images/llama-factory pins it), and the
+    README says so, not the opposite; the published image's section says it lacks it."""
+    assert re.search(r"^lm-eval==", (ROOT / "images/llama-factory/requirements.txt").read_text(), re.M)
+    assert "lm-evaluation-harness at the pins" in README
+    assert not re.search(r"(lacks|without|no) `?lm[_-]eval`?", README.split("## LLaMA-Factory's published image")[0])
+
+
+HELM_UPGRADES = re.findall(r"`(helm upgrade [^`]+)`", README)
+
+
+@pytest.mark.parametrize("line", HELM_UPGRADES)
+def test_readme_helm_upgrade_commands_render(line):
+    args = shlex.split(line)
+    assert args[:2] == ["helm", "upgrade"] and args[3] == "."
+    for major in helm.MAJORS:
+        proc = helm.run([helm.helm_path(major), "template", *args[2:]])
+        assert proc.returncode == 0, f"helm {major}: {line}\n{proc.stderr}"

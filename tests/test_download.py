@@ -76,7 +76,7 @@ def test_failed_download_leaves_no_marker(tmp_path, monkeypatch):
     assert not (download.Path(plan["target"]) / download.MARKER).exists()
 
 
-def test_modelscope_plan_uses_modelscope(tmp_path, monkeypatch):
+def test_modelscope_plan_uses_modelscope(tmp_path, monkeypatch, hub):
     seen = {}
 
     def snapshot_download(repo, revision=None, local_dir=None, ignore_file_pattern=None, repo_type=None):
@@ -92,6 +92,29 @@ def test_modelscope_plan_uses_modelscope(tmp_path, monkeypatch):
     assert repo == "LLM-Research/Meta-Llama-3.1-8B" and rtype is None
     assert any(__import__("re").match(p, "original/consolidated.00.pth") for p in patterns)
     assert {c[0] for c in seen["calls"][1:]} == {"llamafactory/alpaca_gpt4_en", "llamafactory/alpaca_gpt4_zh"}
+    # The default DPO datasets are on the Hugging Face Hub only: LLaMA-Factory loads them from
+    # there even with ModelScope on, so the workspace caches them from there (they were once
+    # silently left out, and the DPO job then needed the Hub at run time).
+    assert [(c["repo"], c["type"]) for c in hub] == [("llamafactory/DPO-En-Zh-20k", "dataset")]
+
+
+@pytest.mark.parametrize("source", ["huggingface", "modelscope"])
+def test_every_hub_dataset_is_cached_from_the_hub_llamafactory_reads(source):
+    """LLaMA-Factory's data parser loads a dataset from ModelScope when ModelScope is on
+    (USE_MODELSCOPE_HUB, model.source=modelscope) and it has an ms_hub_url, or when it has no
+    hf_hub_url; from the Hugging Face Hub otherwise. The plan caches each one from there."""
+    sets = ("model.source=" + source, "datasets.ms_only.ms_hub_url=team/ms-only",
+            "datasets.both.hf_hub_url=team/both-hf", "datasets.both.ms_hub_url=team/both-ms")
+    objects = render("8b.yaml", "workspace", *sets)
+    plan = pipeline.config_data(objects, "download.json")["datasets"]["datasets"]
+    want = {
+        "huggingface": {("team/ms-only", "modelscope"), ("team/both-hf", "huggingface"),
+                        ("llamafactory/DPO-En-Zh-20k", "huggingface"), ("llamafactory/alpaca_gpt4_en", "huggingface")},
+        "modelscope": {("team/ms-only", "modelscope"), ("team/both-ms", "modelscope"),
+                       ("llamafactory/DPO-En-Zh-20k", "huggingface"), ("llamafactory/alpaca_gpt4_en", "modelscope")},
+    }[source]
+    assert want <= {(d["repo"], d["source"]) for d in plan}
+    assert len(plan) == len({d["repo"] for d in plan}), plan
 
 
 def test_missing_local_file_is_reported_not_fatal(tmp_path, capsys):

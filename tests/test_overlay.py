@@ -1,10 +1,13 @@
-"""A team overlay sets queue, priority, storage class, registry, pull secrets,
-HF endpoint, node selector, tolerations and affinity for every stage at once."""
+"""Overlays. A team overlay sets queue, priority, storage class, registry, pull secrets,
+HF endpoint, node selector, tolerations and affinity for every stage at once; the upstream-image
+overlay runs LLaMA-Factory's published image."""
+import re
+
 import pytest
 import yaml
 
 from chartkit.chart import ROOT, STAGES
-from chartkit.testkit import pod_templates, render
+from chartkit.testkit import PRESETS, pod_templates, render
 
 TEAM = yaml.safe_load((ROOT / "values/team-example.yaml").read_text())["common"]
 
@@ -38,3 +41,54 @@ def test_team_overlay_reaches_every_pod(stage):
         if o["kind"] == "PersistentVolumeClaim":
             assert o["spec"]["storageClassName"] == "team-a-cephfs"
             assert o["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+
+
+# values/image-upstream.yaml: LLaMA-Factory's own published image (hiyouga/llamafactory).
+UPSTREAM = "values/image-upstream.yaml"
+UPSTREAM_VALUES = yaml.safe_load((ROOT / UPSTREAM).read_text())
+LF_CONTAINERS = {"download", "worker", "merge", "eval"}
+
+
+def test_upstream_image_tag_is_the_release_the_configs_are_written_for():
+    """The tag is LLaMA-Factory's release (its release workflow tags the image with it): the
+    chart's appVersion and the pin of the chart's own image."""
+    chart = yaml.safe_load((ROOT / "Chart.yaml").read_text())
+    pin = re.search(r"^llamafactory==(\S+)$", (ROOT / "images/llama-factory/requirements.txt").read_text(), re.M)
+    image = UPSTREAM_VALUES["images"]["llamaFactory"]
+    assert (image["registry"], image["repository"]) == ("docker.io", "hiyouga/llamafactory")
+    assert image["tag"] == chart["appVersion"] == pin.group(1)
+
+
+@pytest.mark.parametrize("major", ("3", "4"))
+@pytest.mark.parametrize("preset", [p for p in PRESETS if "qlora" not in p])
+@pytest.mark.parametrize("stage", STAGES)
+def test_upstream_image_runs_every_llama_factory_container(preset, stage, major):
+    """Every preset × stage renders with the overlay (the memory rules hold without Liger's
+    fused loss), and each container of the LLaMA-Factory image gets the published one."""
+    objects = render(preset, stage, major=major, values=(UPSTREAM,))
+    image = "docker.io/hiyouga/llamafactory:" + UPSTREAM_VALUES["images"]["llamaFactory"]["tag"]
+    for obj, spec, _ in pod_templates(objects):
+        for c in spec["containers"]:
+            if c["name"] in LF_CONTAINERS:
+                assert c["image"] == image, (obj["kind"], c["name"])
+                env = {e["name"]: e.get("value") for e in c["env"]}
+                assert env["USER"] == "llama" and env["HOME"] == "/tmp"
+            else:
+                assert "hiyouga" not in c["image"], (obj["kind"], c["name"])
+    for o in objects:
+        if o["kind"] == "ConfigMap" and "train.yaml" in o["data"]:
+            assert yaml.safe_load(o["data"]["train.yaml"]).get("enable_liger_kernel") in (None, False)
+        if o["kind"] == "ConfigMap" and "download.json" in o["data"]:
+            # The image's LLaMA-Factory checkout (WORKDIR /app) holds data/identity.json.
+            assert '"imageDataDir": "/app/data"' in o["data"]["download.json"]
+
+
+def test_upstream_image_keeps_the_restricted_profile():
+    """Built to run as root, the image only needs to be read: the chart's UID 1000 and
+    read-only root filesystem stay, so every stage writes the PVC as one user."""
+    for obj, spec, _ in pod_templates(render("8b-2xdp.yaml", STAGES, values=(UPSTREAM,))):
+        assert spec["securityContext"]["runAsUser"] == 1000, obj["kind"]
+        for c in spec["containers"]:
+            if c["name"] in LF_CONTAINERS:
+                assert c["securityContext"]["readOnlyRootFilesystem"] is True
+                assert c["securityContext"]["runAsNonRoot"] is True

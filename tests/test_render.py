@@ -9,7 +9,7 @@ from chartkit.chart import STAGE_KINDS, STAGES
 from chartkit.testkit import ALL_STAGES, PRESETS, rel, render
 
 MAJORS = helm.MAJORS
-LINTED = PRESETS + ["8b-2xdp.yaml team-example.yaml"]
+LINTED = PRESETS + ["8b-2xdp.yaml team-example.yaml", "8b-2xdp.yaml image-upstream.yaml"]
 PREFETCH = (
     [rel(p, s, major=m) for p in PRESETS for s in STAGES for m in MAJORS]
     + [rel(p, STAGES, major=m) for p in PRESETS for m in MAJORS]

@@ -10,7 +10,8 @@ from chartkit import k8s
 from chartkit.chart import STAGES
 from chartkit.testkit import PRESETS, rel, render
 
-OVERLAID = [(p, ()) for p in PRESETS] + [("8b-2xdp.yaml", ("values/team-example.yaml",))]
+OVERLAID = [(p, ()) for p in PRESETS] + [("8b-2xdp.yaml", ("values/team-example.yaml",)),
+                                         ("8b-2xdp.yaml", ("values/image-upstream.yaml",))]
 PREFETCH = [rel(p, s, "notebook.ssh.enabled=true", values=v) for p, v in OVERLAID for s in STAGES]
 
 

@@ -20,6 +20,8 @@ RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral"
                       "projected", "secret"}
 CASES = {f"{p} {s}": rel(p, s) for p in PRESETS for s in STAGES}
 CASES.update({f"team {s}": rel("8b-2xdp.yaml", s, values=("values/team-example.yaml",)) for s in STAGES})
+# LLaMA-Factory's published image runs under the same restricted profile (values/image-upstream.yaml).
+CASES.update({f"upstream image {s}": rel("8b-2xdp.yaml", s, values=("values/image-upstream.yaml",)) for s in STAGES})
 EXCEPTIONS = {
     "multi-worker sft": rel("8b-2xdp.yaml", "sft", "training.workers=2"),
     "rdma sft": rel("8b.yaml", "sft", "training.rdma.enabled=true"),

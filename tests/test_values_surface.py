@@ -32,6 +32,10 @@ CONTEXT = {
     "dpo.perDeviceTrainBatchSize": ["common.gpu.memoryGiB=80"],
     "dpo.gradientAccumulationSteps": ["common.gpu.memoryGiB=80"],
 }
+# The model facts of a repository files/models.yaml knows are checked against it: change them
+# on a model the chart does not know.
+CONTEXT.update({f"model.{k}": ['model.huggingfaceRepo="team/own-model"']
+                for k in ("parametersBillion", "numKeyValueHeads", "hiddenSize", "numLayers", "vocabSize")})
 # Values that size the cross-field checks and render nothing themselves: a
 # change must flip a check instead, and the failure must name the value.
 CHECK_ONLY = {
@@ -227,7 +231,7 @@ def test_invariants_hold_with_the_leaf_changed(path, value):
 @pytest.mark.parametrize("path", sorted(CHECK_ONLY))
 def test_check_only_value_drives_its_check(path):
     new, needle = CHECK_ONLY[path]
-    extra = ["serving.tensorParallelSize=2"] if path == "model.numKeyValueHeads" else []
+    extra = CONTEXT.get(path, []) + (["serving.tensorParallelSize=2"] if path == "model.numKeyValueHeads" else [])
     assert helm_run(*extra).returncode == 0
     after = helm_run(*extra, f"{path}={json.dumps(new)}")
     assert after.returncode != 0 and needle in after.stderr, after.stderr

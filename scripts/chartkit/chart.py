@@ -10,8 +10,9 @@ VALUES_DIR = ROOT / "values"
 STAGES = ("workspace", "sft", "merge-sft", "dpo", "merge-dpo", "eval", "serve")
 
 # Model presets (values files layered alone on the chart); overlays such as
-# team-example.yaml are layered on a preset instead.
-OVERLAYS = ("team-example.yaml",)
+# team-example.yaml (a team's cluster settings) and image-upstream.yaml (LLaMA-Factory's
+# published image) are layered on a preset instead.
+OVERLAYS = ("team-example.yaml", "image-upstream.yaml")
 
 
 def presets() -> list[str]:

@@ -63,6 +63,14 @@ VARIANTS = {
 }
 for _v, _sets in VARIANTS.items():
     CASES[f"variant/{_v}"] = ("train", "8b.yaml", "sft", _sets)
+# LLaMA-Factory's published image (values/image-upstream.yaml, no Liger) on every preset it can
+# run (QLoRA needs bitsandbytes, which that image lacks): the configs it is given.
+UPSTREAM = ("values/image-upstream.yaml",)
+for _p in (p for p in PRESETS if "qlora" not in p):
+    for _s in ("sft", "dpo"):
+        CASES[f"upstream-image/{_p}/{_s}"] = ("train", _p, _s, (), UPSTREAM)
+    for _s in ("merge-sft", "merge-dpo"):
+        CASES[f"upstream-image/{_p}/{_s}"] = ("export", _p, _s, (), UPSTREAM)
 # The escape hatches, misused: each must fail with the peer program's own message.
 NEGATIVE = {
     "misspelled LLaMA-Factory key": (("sft.extraArgs.learning_rat=0.1",), "Some keys are not used by the HfArgumentParser: ['learning_rat']"),
@@ -79,8 +87,8 @@ for _n, (_sets, _) in NEGATIVE.items():
 @functools.cache
 def results():
     jobs = []
-    for job_id, (kind, preset, stage, sets) in CASES.items():
-        objects = render(preset, stage, *sets)
+    for job_id, (kind, preset, stage, sets, *values) in CASES.items():
+        objects = render(preset, stage, *sets, values=values[0] if values else ())
         jobs.append(train_job(job_id, objects, preset_params(preset)) if kind == "train" else export_job(job_id, objects))
     # A private torch-extensions folder (a killed earlier run leaves a lock in the shared one that
     # makes DeepSpeed wait on it forever), a free port (two suites at once), and a time limit.
