@@ -26,6 +26,14 @@ thing with what is already on the PVC.
     instead of continuing someone else's run or ending at once on its results.
     Keys that change only speed, memory or logging do not count; the micro batch
     and accumulation count only as their product.
+    Keys of the config that only this launcher reads (LAUNCHER_KEYS) are removed before
+    LLaMA-Factory parses it (it refuses keys it does not know):
+      checkpointed_layers: K - gradient checkpointing of the first K decoder layers only
+      (training.gradientCheckpointingLayers, or the chart's choice for the card): the
+      others keep their activations for the backward pass (more memory, no recomputation).
+      Applied in this process by wrapping LLaMA-Factory's
+      get_custom_gradient_checkpointing_func; each rank logs one line saying which layers
+      it checkpointed, after its first forward pass.
     Then it runs `python -m llamafactory.launcher <config>` in this process.
 
   python launch.py export <merge.yaml>   (the merge Job)
@@ -56,6 +64,7 @@ library, so that it runs in any image with python3).
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -75,10 +84,16 @@ WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin", "model.safetensors"
 FINISHED = ("trainer_state.json", "train_results.json")
 MERGED = ".merged-from"
 RUN = ".llama-factory-run.json"
+# Keys of the rendered train.yaml that only this launcher reads; removed before LLaMA-Factory
+# parses the config, which refuses keys it does not know.
+CHECKPOINTED_LAYERS = "checkpointed_layers"
+LAUNCHER_KEYS = (CHECKPOINTED_LAYERS,)
+# Where LLaMA-Factory 0.9.5 wraps the checkpointing function of every decoder layer.
+CHECKPOINTING_MODULE = "llamafactory.model.model_utils.checkpointing"
 # Keys of a training config that do not change what a run computes.
 NOT_SETTINGS = ("output_dir", "overwrite_output_dir", "resume_from_checkpoint", "logging_steps", "save_steps",
                 "save_total_limit", "plot_loss", "report_to", "overwrite_cache", "preprocessing_num_workers",
-                "ddp_timeout", "dataset_dir", "deepspeed", "disable_gradient_checkpointing",
+                "ddp_timeout", "dataset_dir", "deepspeed", "disable_gradient_checkpointing", CHECKPOINTED_LAYERS,
                 "per_device_train_batch_size", "gradient_accumulation_steps")
 
 
@@ -305,8 +320,94 @@ def set_aside(incomplete: list[dict], rank: int, wait_s: float = 600) -> None:
                 time.sleep(1)
 
 
+def launcher_options(cfg: dict) -> tuple[dict, dict]:
+    """The config LLaMA-Factory reads (LAUNCHER_KEYS removed) and the launcher's own options, checked."""
+    opts = {k: cfg[k] for k in LAUNCHER_KEYS if k in cfg}
+    k = opts.get(CHECKPOINTED_LAYERS)
+    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+        raise ValueError(f"{CHECKPOINTED_LAYERS}: {k!r} is not a number of decoder layers (an integer >= 1)")
+    return {key: v for key, v in cfg.items() if key not in LAUNCHER_KEYS}, opts
+
+
+def _layer_of(func) -> object:
+    """The module whose forward LLaMA-Factory's checkpointing wrapper was handed (transformers 5
+    passes partial(super().__call__, **kwargs) of the decoder layer)."""
+    return func.func.__self__ if isinstance(func, functools.partial) else getattr(func, "__self__", None)
+
+
+def _layer_index(layer) -> tuple[int | None, int | None]:
+    """(index of a decoder layer, number of decoder layers), None where the layer does not say."""
+    attn = getattr(layer, "self_attn", None)
+    idx = getattr(attn, "layer_idx", getattr(layer, "layer_idx", None))
+    n = getattr(getattr(attn, "config", None), "num_hidden_layers", None)
+    return (idx if isinstance(idx, int) else None), (n if isinstance(n, int) else None)
+
+
+def _spans(idxs: list[int]) -> str:
+    """[0, 1, 2, 5] -> '0-2, 5'."""
+    out, start = [], None
+    for i, x in enumerate(idxs):
+        if start is None:
+            start = x
+        if i + 1 == len(idxs) or idxs[i + 1] != x + 1:
+            out.append(str(start) if start == x else f"{start}-{x}")
+            start = None
+    return ", ".join(out) or "none"
+
+
+def partial_checkpointing(k: int, rank: int, module=None) -> None:
+    """Gradient checkpointing of decoder layers 0 .. k-1 only. LLaMA-Factory enables checkpointing
+    on every decoder layer through get_custom_gradient_checkpointing_func(checkpoint_fn), whose
+    result each layer calls with its forward; the wrapper installed here hands layers k and above
+    their forward directly (they keep their activations for the backward pass) and the others to
+    LLaMA-Factory's function as before. A layer that does not say its index is checkpointed.
+    After the first forward pass through every layer the rank logs one line of what it did."""
+    if module is None:
+        import importlib
+        module = importlib.import_module(CHECKPOINTING_MODULE)
+    orig = getattr(module, "get_custom_gradient_checkpointing_func", None)
+    if orig is None:
+        raise RuntimeError(f"{CHECKPOINTED_LAYERS}: {CHECKPOINTING_MODULE} has no get_custom_gradient_checkpointing_func "
+                           "(another LLaMA-Factory version?); partial checkpointing cannot be applied")
+    if getattr(orig, "_chart_checkpointed_layers", None) is not None:
+        return
+    done: dict[int | None, bool] = {}
+    state = {"said": False, "n": None}
+
+    def say() -> None:
+        state["said"] = True
+        ckpt = sorted(i for i, c in done.items() if i is not None and c)
+        plain = sorted(i for i, c in done.items() if i is not None and not c)
+        n = state["n"] or len(ckpt) + len(plain)
+        unknown = " (and layers of no index, checkpointed)" if None in done else ""
+        log(f"rank {rank}: partial gradient checkpointing ({CHECKPOINTED_LAYERS}: {k}): decoder layers "
+            f"{_spans(ckpt)} of {n} checkpointed{unknown}, {_spans(plain)} without (their activations kept)")
+
+    def get_custom_gradient_checkpointing_func(gradient_checkpointing_func):
+        inner = orig(gradient_checkpointing_func)
+
+        @functools.wraps(inner)
+        def first_layers_only(func, *args, **kwargs):
+            idx, n = _layer_index(_layer_of(func))
+            plain = idx is not None and idx >= k
+            if not state["said"]:
+                if idx in done:  # a second pass: every layer has been seen
+                    say()
+                else:
+                    done[idx] = not plain
+                    state["n"] = state["n"] or n
+                    if n is not None and idx == n - 1:
+                        say()
+            return func(*args, **kwargs) if plain else inner(func, *args, **kwargs)
+
+        return first_layers_only
+
+    get_custom_gradient_checkpointing_func._chart_checkpointed_layers = k
+    module.get_custom_gradient_checkpointing_func = get_custom_gradient_checkpointing_func
+
+
 def train(config: str, launcher: str = "llamafactory.launcher") -> int:
-    cfg = load_yaml(config)
+    cfg, opts = launcher_options(load_yaml(config))
     rank = int(os.environ.get("RANK", "0"))
     # Rank 0 keeps the record of the output for the stages after this one.
     rec = Record(Path(cfg["output_dir"])) if rank == 0 else None
@@ -328,10 +429,18 @@ def train(config: str, launcher: str = "llamafactory.launcher") -> int:
     if d["action"] == "resume":
         log(f"resuming from {d['resume']}")
         cfg["resume_from_checkpoint"] = d["resume"]
+    if d["action"] == "resume" or opts:
         # LLaMA-Factory reads a config only from a path ending in .yaml.
         fd, config = tempfile.mkstemp(prefix=f"train-rank{rank}-", suffix=".yaml")
         with os.fdopen(fd, "w") as f:
             dump_yaml(cfg, f)
+    k = opts.get(CHECKPOINTED_LAYERS)
+    if k is not None:
+        if cfg.get("disable_gradient_checkpointing"):
+            log(f"rank {rank}: {CHECKPOINTED_LAYERS}: {k} ignored: gradient checkpointing is off "
+                "(disable_gradient_checkpointing)")
+        else:
+            partial_checkpointing(k, rank)
     sys.argv = [launcher, config]
     with recording(rec):
         runpy.run_module(launcher, run_name="__main__", alter_sys=True)

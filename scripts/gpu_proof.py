@@ -35,9 +35,12 @@ Two steps, because Helm and the GPU are rarely on one machine:
          run --runs sft-80@worst,sft-80-ckpt@worst,dpo-80@worst,dpo-80-ckpt@worst --cap-gib 79.5  (issue 17)
          run --runs sft-40@worst,sft-40-ck4@worst,dpo-40@worst --cap-gib 39.5  (issue 17; results:
              tests/gpu/card-defaults-results.json, docs/gpu-card-defaults.md)
+         run --runs sft-40@worst,sft-40-ck4-chart@worst --cap-gib 39.5  (issue 17: partial
+             checkpointing as the chart renders and its launcher applies it)
     Runs in RUN_ENV get environment variables and scripts/gpu_proof_site on PYTHONPATH, whose
-    sitecustomize.py makes a change the chart cannot render yet (GPU_PROOF_CKPT_LAYERS=K:
-    gradient checkpointing of the first K decoder layers only).
+    sitecustomize.py made a change the chart could not render then (GPU_PROOF_CKPT_LAYERS=K:
+    gradient checkpointing of the first K decoder layers only; the chart now renders it as
+    training.gradientCheckpointingLayers, applied by files/launch.py).
 
   plot (matplotlib):
     python scripts/gpu_proof.py plot --results a.json [b.json …] --png tests/gpu/gpu-proof.png
@@ -111,16 +114,22 @@ RUNS = {
     "sft-80-ckpt": ("values/8b.yaml", "sft", {"common.gpu.memoryGiB": 80, "training.gradientCheckpointing": True}),
     "dpo-80": ("values/8b.yaml", "dpo", {"common.gpu.memoryGiB": 80}),
     "dpo-80-ckpt": ("values/8b.yaml", "dpo", {"common.gpu.memoryGiB": 80, "training.gradientCheckpointing": True}),
-    # The chart's choice for a 40 GB card (checkpointing on, micro batch 1: today's defaults) and
-    # levers beyond checkpointing and the micro batch (issue 17): data-loader workers that build
-    # the next packed row's 4D block-diagonal mask (4096 x 4096, on the CPU) while the GPU trains,
-    # partial checkpointing (RUN_ENV), torch.compile of the model.
-    "sft-40": ("values/8b.yaml", "sft", {"common.gpu.memoryGiB": 40}),
+    # A 40 GB card: the old default (checkpointing on, micro batch 1; the chart's choice until
+    # partial checkpointing) and levers beyond checkpointing and the micro batch (issue 17):
+    # data-loader workers that build the next packed row's 4D block-diagonal mask (4096 x 4096,
+    # on the CPU) while the GPU trains, partial checkpointing (first made by RUN_ENV's hook, now
+    # the chart's choice: sft-40-ck4-chart), torch.compile of the model.
+    "sft-40": ("values/8b.yaml", "sft", {"common.gpu.memoryGiB": 40, "training.gradientCheckpointing": True}),
     "dpo-40": ("values/8b.yaml", "dpo", {"common.gpu.memoryGiB": 40}),
-    "sft-40-nw": ("values/8b.yaml", "sft", {"common.gpu.memoryGiB": 40, "sft.extraArgs.dataloader_num_workers": 4}),
-    "sft-40-ck4": ("values/8b.yaml", "sft", {"common.gpu.memoryGiB": 40}),
-    "sft-40-ck4-nw": ("values/8b.yaml", "sft", {"common.gpu.memoryGiB": 40,
+    "sft-40-nw": ("values/8b.yaml", "sft", {"common.gpu.memoryGiB": 40, "training.gradientCheckpointing": True,
+                                            "sft.extraArgs.dataloader_num_workers": 4}),
+    "sft-40-ck4": ("values/8b.yaml", "sft", {"common.gpu.memoryGiB": 40, "training.gradientCheckpointing": True}),
+    "sft-40-ck4-nw": ("values/8b.yaml", "sft", {"common.gpu.memoryGiB": 40, "training.gradientCheckpointing": True,
                                                 "sft.extraArgs.dataloader_num_workers": 4}),
+    # The chart's choice for a 40 GB card since partial checkpointing: the first 4 of 32 decoder
+    # layers checkpointed (training.gradientCheckpointingLayers chosen by the card, applied by
+    # the chart's launcher, files/launch.py), no hook.
+    "sft-40-ck4-chart": ("values/8b.yaml", "sft", {"common.gpu.memoryGiB": 40}),
     "sft-80-nw": ("values/8b.yaml", "sft", {"common.gpu.memoryGiB": 80, "sft.extraArgs.dataloader_num_workers": 4}),
     "sft-80-compile": ("values/8b.yaml", "sft", {"common.gpu.memoryGiB": 80, "sft.extraArgs.torch_compile": True}),
     # Restart drills (issue 15): a checkpoint every 3 steps, no eval, 8 steps.
@@ -128,9 +137,14 @@ RUNS = {
 }
 # Runs that need the chart's values of a later commit render only when the chart has them.
 STEPS = {"sft-drill": 8, "dpo-80": 3, "dpo-80-ckpt": 3, "dpo-40": 3, "dpo": 3, "dpo-2x8": 2, "dpo-1x16": 3, "dpo-1x16-exp": 3, "dpo-2xdp-1gpu": 3}
-# Runs that need a change the chart cannot express yet, made in the training process by
-# scripts/gpu_proof_site/sitecustomize.py (put on PYTHONPATH for these runs only).
+# Runs made with a change the chart could not express when they ran, made in the training process
+# by scripts/gpu_proof_site/sitecustomize.py (put on PYTHONPATH for these runs only): partial
+# checkpointing before the chart had it (training.gradientCheckpointingLayers, CHART_EQUIVALENT).
 RUN_ENV = {"sft-40-ck4": {"GPU_PROOF_CKPT_LAYERS": "4"}, "sft-40-ck4-nw": {"GPU_PROOF_CKPT_LAYERS": "4"}}
+# What those runs are in the chart's values today.
+CHART_EQUIVALENT = {"sft-40-ck4": {"common.gpu.memoryGiB": 40, "training.gradientCheckpointingLayers": 4},
+                    "sft-40-ck4-nw": {"common.gpu.memoryGiB": 40, "training.gradientCheckpointingLayers": 4,
+                                      "sft.extraArgs.dataloader_num_workers": 4}}
 SITE = HERE / "gpu_proof_site"
 
 # The original example's llama-factory/training/sft-8b-config.yaml (t9k/examples @ cf203dc),
@@ -489,8 +503,10 @@ def run_training(name: str, configs: Path, work: Path, timeout: int, exclude_mib
     res = summarise(name, read_log(output), time.time() - start, smi, rc, cmd, stage)
     res["env"] = {k: v for k, v in env.items() if k.startswith(("PYTORCH_", "GPU_PROOF_"))}
     text = log_file.read_text(errors="replace")
-    res["patch_lines"] = [ln for ln in text.splitlines() if "gpu_proof partial checkpointing" in ln][:4]
-    res["config"] = {k: train_cfg.get(k) for k in ("disable_gradient_checkpointing", "per_device_train_batch_size",
+    res["patch_lines"] = [ln for ln in text.splitlines() if "gpu_proof partial checkpointing" in ln
+                          or "llama-factory-launch: rank" in ln][:4]
+    res["config"] = {k: train_cfg.get(k) for k in ("disable_gradient_checkpointing", "checkpointed_layers",
+                                                  "per_device_train_batch_size",
                                                   "gradient_accumulation_steps", "cutoff_len", "neat_packing",
                                                   "enable_liger_kernel", "flash_attn", "dataloader_num_workers",
                                                   "torch_compile")} if name != "baseline" else {}

@@ -21,6 +21,15 @@ from chartkit import helm, k8s, pipeline
 from chartkit.chart import ROOT, STAGES
 
 
+def checkpointing(cfg: dict) -> str:
+    """The rendered config's gradient checkpointing: off, on, or on for the first K decoder layers
+    (checkpointed_layers, which the chart's launcher applies)."""
+    if cfg.get("disable_gradient_checkpointing"):
+        return "off"
+    k = cfg.get("checkpointed_layers")
+    return "on" if k is None else f"on for the first {k} decoder layers"
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("preset", nargs="?", default="values/8b-2xdp.yaml")
@@ -60,7 +69,7 @@ def main(argv: list[str]) -> int:
             memory = dj["metadata"].get("annotations", {}).get("llama-factory/worst-case-gpu-memory", "")
             training.append(f"{stage:<10} micro batch {cfg['per_device_train_batch_size']} x "
                             f"{cfg['gradient_accumulation_steps']} accumulation per GPU, gradient checkpointing "
-                            f"{'off' if cfg.get('disable_gradient_checkpointing') else 'on'}, cutoff {cfg['cutoff_len']}; "
+                            f"{checkpointing(cfg)}, cutoff {cfg['cutoff_len']}; "
                             f"worst case {memory.split(' (')[0]}")
         kinds = Counter(o["kind"] for o in objects)
         rows.append((stage, ", ".join(f"{n}×{k}" if n > 1 else k for k, n in sorted(kinds.items())), io))

@@ -269,6 +269,131 @@ def test_an_export_dir_the_chart_did_not_finish_is_merged_again(tmp_path):
     assert launch.decide_export(yaml.safe_load(config.read_text()))["action"] == "merge"
 
 
+# ------------------------------------------------------ partial checkpointing
+
+def test_the_launchers_key_is_taken_out_of_the_config_and_checked():
+    lf, opts = launch.launcher_options({"stage": "sft", "checkpointed_layers": 4})
+    assert lf == {"stage": "sft"} and opts == {"checkpointed_layers": 4}
+    assert launch.launcher_options({"stage": "sft"}) == ({"stage": "sft"}, {})
+    for bad in (0, -1, "4", True, 2.5):
+        with pytest.raises(ValueError, match="checkpointed_layers"):
+            launch.launcher_options({"checkpointed_layers": bad})
+
+
+def test_llamafactory_gets_the_config_without_the_launchers_key(tmp_path, monkeypatch, capsys):
+    """The key never reaches LLaMA-Factory (which refuses keys it does not know), the patch is
+    applied first, and the key is not one of the run's settings (it changes speed and memory)."""
+    out = tmp_path / "sft"
+    config = tmp_path / "train.yaml"
+    config.write_text(yaml.safe_dump(run_cfg(out, checkpointed_layers=4)))
+    seen = {}
+    monkeypatch.setattr(launch, "partial_checkpointing", lambda k, rank: seen.setdefault("patched", (k, rank)))
+
+    def run_module(name, run_name, alter_sys):
+        seen["argv"], seen["patched_first"] = list(sys.argv), "patched" in seen
+
+    monkeypatch.setattr(launch.runpy, "run_module", run_module)
+    assert launch.main(["train", str(config)]) == 0
+    handed = yaml.safe_load(open(seen["argv"][1]))
+    assert "checkpointed_layers" not in handed and handed["stage"] == "sft" and seen["argv"][1] != str(config)
+    assert seen["patched"] == (4, 0) and seen["patched_first"]
+    assert "checkpointed_layers" not in json.loads((out / launch.RUN).read_text())["settings"]
+    # A resume of the same run with another number of layers (a smaller card) goes on.
+    checkpoint(out, 3)
+    assert launch.decide(launch.launcher_options(run_cfg(out, checkpointed_layers=12))[0])["action"] == "resume"
+
+
+def test_the_key_with_checkpointing_off_is_ignored_and_said(tmp_path, monkeypatch, capsys):
+    config = tmp_path / "train.yaml"
+    config.write_text(yaml.safe_dump(run_cfg(tmp_path / "sft", checkpointed_layers=4,
+                                             disable_gradient_checkpointing=True)))
+    monkeypatch.setattr(launch, "partial_checkpointing", lambda k, rank: pytest.fail("patched"))
+    monkeypatch.setattr(launch.runpy, "run_module", lambda *a, **k: None)
+    assert launch.main(["train", str(config)]) == 0
+    assert "checkpointed_layers: 4 ignored: gradient checkpointing is off" in capsys.readouterr().out
+
+
+class FakeLayer:
+    """A decoder layer as transformers 5.6 hands it to the checkpointing function: its bound
+    __call__ in a functools.partial, self_attn.layer_idx and the config's layer count."""
+
+    def __init__(self, idx, n):
+        from types import SimpleNamespace
+
+        self.self_attn = SimpleNamespace(layer_idx=idx, config=SimpleNamespace(num_hidden_layers=n))
+        self.calls = []
+
+    def __call__(self, x, **kwargs):
+        self.calls.append(x)
+        return x + 1
+
+
+def fake_llamafactory():
+    """LLaMA-Factory's checkpointing module: its get_custom_gradient_checkpointing_func wraps the
+    checkpoint function (here one that records which layers it was handed)."""
+    import functools
+    from types import SimpleNamespace
+
+    checkpointed = []
+
+    def checkpoint(func, *args, **kwargs):
+        checkpointed.append(getattr(func.func.__self__.self_attn, "layer_idx", None))
+        return func(*args, **kwargs)
+
+    def get_custom_gradient_checkpointing_func(gradient_checkpointing_func):
+        return functools.wraps(gradient_checkpointing_func)(
+            lambda func, *args, **kwargs: gradient_checkpointing_func(func, *args, **kwargs))
+
+    return SimpleNamespace(get_custom_gradient_checkpointing_func=get_custom_gradient_checkpointing_func), \
+        checkpoint, checkpointed
+
+
+@pytest.mark.parametrize("k,n,said", [(2, 6, "decoder layers 0-1 of 6 checkpointed, 2-5 without"),
+                                      (1, 3, "decoder layers 0 of 3 checkpointed, 1-2 without"),
+                                      (8, 4, "decoder layers 0-3 of 4 checkpointed, none without")])
+def test_only_the_first_k_layers_reach_the_checkpoint_function(k, n, said, capsys):
+    import functools
+
+    module, checkpoint, checkpointed = fake_llamafactory()
+    launch.partial_checkpointing(k, rank=3, module=module)
+    launch.partial_checkpointing(k, rank=3, module=module)  # applied once
+    fn = module.get_custom_gradient_checkpointing_func(checkpoint)
+    layers = [FakeLayer(i, n) for i in range(n)]
+    for step in range(2):
+        x = 0
+        for layer in layers:
+            x = fn(functools.partial(layer.__call__, use_cache=False), x)
+        assert x == n  # every layer ran, once a step
+    assert checkpointed == [i for i in range(min(k, n))] * 2
+    assert all(len(layer.calls) == 2 for layer in layers)
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("llama-factory-launch:")]
+    assert lines == [f"llama-factory-launch: rank 3: partial gradient checkpointing (checkpointed_layers: {k}): "
+                     f"{said} (their activations kept)"]
+
+
+def test_a_layer_that_does_not_say_its_index_is_checkpointed(capsys):
+    import functools
+
+    module, checkpoint, checkpointed = fake_llamafactory()
+    launch.partial_checkpointing(1, rank=0, module=module)
+    fn = module.get_custom_gradient_checkpointing_func(checkpoint)
+    a, b = FakeLayer(0, 2), FakeLayer(1, 2)
+    b.self_attn = None  # a decoder layer of another shape
+    for _ in range(2):
+        for layer in (a, b):
+            fn(functools.partial(layer.__call__), 0)
+    assert checkpointed == [0, None, 0, None]
+    assert "decoder layers 0 of 2 checkpointed (and layers of no index, checkpointed), none without" in \
+        capsys.readouterr().out
+
+
+def test_another_llamafactory_without_the_function_fails_at_start():
+    from types import SimpleNamespace
+
+    with pytest.raises(RuntimeError, match="get_custom_gradient_checkpointing_func"):
+        launch.partial_checkpointing(4, rank=0, module=SimpleNamespace())
+
+
 # ---------------------------------------------------------------- wiring
 
 @pytest.mark.parametrize("preset", PRESETS)

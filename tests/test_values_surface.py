@@ -25,6 +25,7 @@ CONTEXT = {
     "training.rdma.resourceName": ["training.rdma.enabled=true"],
     # On an 80 GB card the chart turns checkpointing off by itself (null): true shows.
     "training.gradientCheckpointing": ["common.gpu.memoryGiB=80"],
+    "training.gradientCheckpointingLayers": ["common.gpu.memoryGiB=80"],
     # The rich values train QLoRA, whose small weights let the chart turn checkpointing off and
     # keep 1 row / pair per micro batch; an explicit split of 4 rows or 2 pairs turns it on.
     "sft.perDeviceTrainBatchSize": ["sft.batchPerGpu=4"],
@@ -77,6 +78,7 @@ MUTATION = {
     "training.cutoffLen": 2048,
     "sft.cutoffLen": 2048,
     "training.gradientCheckpointing": True,
+    "training.gradientCheckpointingLayers": 8,
     "sft.perDeviceTrainBatchSize": 4,
     "sft.gradientAccumulationSteps": 1,
     "dpo.perDeviceTrainBatchSize": 2,

@@ -9,7 +9,9 @@ and its result {"id", "errors": [str], "warnings": [str]}. Every check uses
 the installed versions, which the harness installs from the same pins as the
 training image (images/llama-factory/).
 
-Train configs: LLaMA-Factory's `_parse_train_args` (unknown keys), the same
+Train configs: the keys only the chart's launcher reads (files/launch.py, LAUNCHER_KEYS) are
+checked and removed by the launcher's own code, as it does before LLaMA-Factory starts; then
+LLaMA-Factory's `_parse_train_args` (unknown keys), the same
 keys as a command line through `HfArgumentParser.parse_args_into_dataclasses`
 (types and choices), then `get_train_args` (cross-field checks). The DeepSpeed
 JSON: "auto" filled the way the Hugging Face Trainer fills it from the parsed
@@ -129,12 +131,27 @@ def _ds_version() -> str:
     return deepspeed.__version__
 
 
+def _chart_launcher():
+    """The chart's files/launch.py as a module (its launcher_options)."""
+    import importlib.util
+
+    from .chart import ROOT
+
+    spec = importlib.util.spec_from_file_location("chart_launch", ROOT / "files" / "launch.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def check_train(job: dict, tmp: str) -> list[str]:
     from transformers import HfArgumentParser
 
     from llamafactory.hparams.parser import _TRAIN_ARGS, _parse_train_args, get_train_args
 
-    cfg = dict(job["config"])
+    try:
+        cfg, _ = _chart_launcher().launcher_options(dict(job["config"]))
+    except ValueError as e:
+        return [f"chart launcher (files/launch.py): {e}"]
     cfg["use_cpu"] = True  # the bf16 check needs a GPU otherwise
     cfg["output_dir"] = os.path.join(tmp, "out")
     if job.get("ds_config") is not None:
