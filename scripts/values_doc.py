@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from chartkit import generated
+from chartkit.chart import STAGES
 
 ROOT = Path(__file__).resolve().parents[1]
 VALUES = ROOT / "values.yaml"
@@ -212,7 +213,7 @@ def spec() -> dict:
         "properties": {
             "global": {"type": "object", "description": "Helm's global values (unused by this chart)."},
             "stages": {"type": "array", "minItems": 1, "uniqueItems": True,
-                       "items": S(enum=["workspace", "sft", "merge-sft", "dpo", "merge-dpo", "eval", "serve"])},
+                       "items": S(enum=list(STAGES))},
             "pipeline": obj({
                 "waitTimeoutSeconds": I(minimum=60, maximum=31536000),
                 "waitIntervalSeconds": I(minimum=1, maximum=3600),

@@ -3,11 +3,13 @@ against the Kubernetes schemas of the oldest and newest supported versions;
 T9k objects against tests/schemas/, pod templates included. An object of a
 kind with no schema fails."""
 import copy
+import json
+import re
 
 import pytest
 
 from chartkit import k8s
-from chartkit.chart import STAGES
+from chartkit.chart import ROOT, STAGES
 from chartkit.testkit import PRESETS, rel, render
 
 OVERLAID = [(p, ()) for p in PRESETS] + [("8b-2xdp.yaml", ("values/team-example.yaml",)),
@@ -62,3 +64,13 @@ def test_notebook_legacy_run_mode_fails():
     nb = copy.deepcopy(next(o for o in render("8b.yaml", "workspace") if o["kind"] == "Notebook"))
     nb["spec"]["runMode"] = "running"
     assert any("runMode" in e for e in k8s.errors(nb, "1.37.0"))
+
+
+def test_the_stage_list_is_one_list():
+    """chartkit.chart.STAGES is the harness's list and the schema's enum (values_doc.py reads
+    it); the chart's own llama-factory.validStages must name the same stages in the same order."""
+    schema = json.loads((ROOT / "values.schema.json").read_text())
+    assert tuple(schema["properties"]["stages"]["items"]["enum"]) == STAGES
+    text = (ROOT / "templates" / "_validate.tpl").read_text()
+    body = re.search(r'define "llama-factory.validStages" -}}\s*{{- list (.*?) \| toJson }}', text)
+    assert body and tuple(re.findall(r'"([^"]+)"', body.group(1))) == STAGES
