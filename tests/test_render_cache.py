@@ -27,13 +27,19 @@ def test_a_cached_render_is_what_helm_prints(monkeypatch):
     assert helm.cache_key(release) is None
 
 
+def digest(chart):
+    """The chart's digest as a new process would take it."""
+    helm._archive.cache_clear()
+    return helm.chart_digest(chart)
+
+
 def test_the_key_follows_the_chart_files_helm_loads(tmp_path):
     chart = _copy_chart(tmp_path)
-    before = helm.chart_digest.__wrapped__(chart)
-    assert before and before == helm.chart_digest.__wrapped__(chart)
+    before = digest(chart)
+    assert before and before == digest(chart)
     (chart / "tests" / "test_x.py").write_text("# not part of the chart\n")
     (chart / "README.md.orig").write_text("ignored by .helmignore\n")
-    assert helm.chart_digest.__wrapped__(chart) == before
+    assert digest(chart) == before
     # Helm writes Chart.yaml into the archive from its parsed fields: a comment is not a change there.
     for f, edit, changes in (("templates/_helpers.tpl", lambda t: t + "\n{{/* changed */}}\n", True),
                              ("files/launch.py", lambda t: t + "\n# changed\n", True),
@@ -42,9 +48,9 @@ def test_the_key_follows_the_chart_files_helm_loads(tmp_path):
                              ("Chart.yaml", lambda t: t + "\n# a comment\n", False)):
         text = (chart / f).read_text()
         (chart / f).write_text(edit(text))
-        assert (helm.chart_digest.__wrapped__(chart) != before) == changes, f"{f}: {'not ' * changes}part of the key"
+        assert (digest(chart) != before) == changes, f"{f}: {'not ' * changes}part of the key"
         (chart / f).write_text(text)
-    assert helm.chart_digest.__wrapped__(chart) == before
+    assert digest(chart) == before
 
 
 def test_the_key_follows_values_files_and_arguments(tmp_path):
@@ -58,3 +64,18 @@ def test_the_key_follows_values_files_and_arguments(tmp_path):
         helm.cache_key(helm.Release(values=("values/8b.yaml",), major="4"))
     assert helm.cache_key(helm.Release(values=("values/8b.yaml",), name="x")) != \
         helm.cache_key(helm.Release(values=("values/8b.yaml",), name="y"))
+
+
+def test_an_edit_during_a_run_turns_the_cache_off(tmp_path):
+    chart = _copy_chart(tmp_path)
+    helm._archive.cache_clear()
+    assert helm.chart_digest(chart)
+    (chart / "templates" / "_new.tpl").write_text("{{/* a file added while tests run */}}\n")
+    assert helm.chart_digest(chart) is None, "a new template file kept the old digest"
+    (chart / "templates" / "_new.tpl").unlink()
+    helm._archive.cache_clear()
+    assert helm.chart_digest(chart)
+    path = chart / "files" / "launch.py"
+    path.write_text(path.read_text() + "\n# edited\n")
+    assert helm.chart_digest(chart) is None, "an edited file kept the old digest"
+    helm._archive.cache_clear()

@@ -80,18 +80,44 @@ class Release:
 CACHE = ROOT / "out" / "render-cache"
 
 
+def _stats(chart: Path, names) -> tuple:
+    """Size and mtime of each archived file and of the folders holding them (a file added to
+    templates/ changes its folder's mtime)."""
+    paths = {chart / n for n in names} | {chart / n for n in {str(Path(n).parent) for n in names}}
+    out = []
+    for p in sorted(paths):
+        try:
+            st = p.stat()
+            out.append((str(p), st.st_size, st.st_mtime_ns))
+        except OSError:
+            out.append((str(p), None, None))
+    return tuple(out)
+
+
 @functools.cache
-def chart_digest(chart: Path = ROOT) -> str | None:
-    """sha256 over the names and contents of the files in the chart's archive;
-    None (no disk cache) when the chart does not package."""
+def _archive(chart: Path = ROOT) -> tuple[str, tuple, tuple] | None:
+    """sha256 over the names and contents of the files in the chart's archive, their names,
+    and their stats when it was taken; None when the chart does not package."""
     with tempfile.TemporaryDirectory() as d:
         if run([helm_path("3"), "package", str(chart), "--destination", d]).returncode:
             return None
-        h = hashlib.sha256()
+        h, names = hashlib.sha256(), []
         with tarfile.open(next(Path(d).glob("*.tgz"))) as archive:
             for m in sorted((m for m in archive.getmembers() if m.isfile()), key=lambda m: m.name):
                 h.update(m.name.encode() + b"\0" + archive.extractfile(m).read() + b"\0")
-        return h.hexdigest()
+                names.append(m.name.split("/", 1)[1])
+        return h.hexdigest(), tuple(names), _stats(chart, names)
+
+
+def chart_digest(chart: Path = ROOT) -> str | None:
+    """The digest of the chart's files as its archive holds them; None when the chart does not
+    package, or when a file changed since this process took the digest (an edit during a test
+    run): then the disk cache is neither read nor written, so a render of new templates is
+    never stored under the old templates' key."""
+    a = _archive(chart)
+    if a is None or _stats(chart, a[1]) != a[2]:
+        return None
+    return a[0]
 
 
 @functools.cache
