@@ -404,6 +404,7 @@ Takes dict "value" "path".
   "VLLM_API_KEY" "set serving.apiKey.existingSecret and serving.apiKey.key instead"
   "VLLM_NO_USAGE_STATS" "the chart needs it: the chart turns vLLM's usage reporting off"
   "PYTORCH_CUDA_ALLOC_CONF" "set training.cudaAllocConf instead"
+  "DS_ENV_FILE" "the chart needs it: with several workers DeepSpeed reads the T9k controller's environment file through it"
   "USE_MODELSCOPE_HUB" "set model.source instead" }}
 {{- range $name, $_ := $v.common.extraEnv }}
 {{- $use := get $ownedEnv $name }}

@@ -91,3 +91,17 @@ def test_conventional_pod_shape_is_exactly_the_examples(sets, major):
         dflt = one(objects(f"stages={{{stage}}}", *sets, major=major), "DeepSpeedJob")
         (d,) = dflt["spec"]["worker"]["template"]["spec"]["containers"]
         assert d["securityContext"] != CONVENTIONAL and {"name": "HOME", "value": "/tmp"} in d["env"]
+
+
+@pytest.mark.parametrize("major", helm.MAJORS)
+@pytest.mark.parametrize("shape", ["restricted", "conventional"])
+def test_remote_ranks_get_the_controllers_environment_file(shape, major):
+    """With several workers the T9k controller writes the container's environment into
+    /root/.deepspeed_env for DeepSpeed's launcher to pass to the remote ranks; the restricted
+    shape's HOME is /tmp, so the chart points DS_ENV_FILE there (the conventional shape's HOME
+    is /root already). One worker launches locally and needs no file."""
+    for workers, want in ((1, None), (2, "/root/.deepspeed_env" if shape == "restricted" else None)):
+        dj = one(objects(f"training.workers={workers}", f"training.podShape={shape}", major=major), "DeepSpeedJob")
+        (c,) = dj["spec"]["worker"]["template"]["spec"]["containers"]
+        env = {e["name"]: e.get("value") for e in c["env"]}
+        assert env.get("DS_ENV_FILE") == want, (workers, env.get("DS_ENV_FILE"))
