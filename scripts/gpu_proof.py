@@ -136,7 +136,8 @@ RUNS = {
     "sft-drill": ("values/8b.yaml", "sft", {"sft.saveSteps": 3, "sft.valSize": 0}),
 }
 # Runs that need the chart's values of a later commit render only when the chart has them.
-STEPS = {"sft-drill": 8, "dpo-80": 3, "dpo-80-ckpt": 3, "dpo-40": 3, "dpo": 3, "dpo-2x8": 2, "dpo-1x16": 3, "dpo-1x16-exp": 3, "dpo-2xdp-1gpu": 3}
+STEPS = {"sft-drill": 8, "dpo-80": 3, "dpo-80-ckpt": 3, "dpo-40": 3, "dpo": 3, "dpo-2x8": 2, "dpo-1x16": 3, "dpo-1x16-exp": 3,
+         "dpo-2xdp-1gpu": 3}
 # Runs made with a change the chart could not express when they ran, made in the training process
 # by scripts/gpu_proof_site/sitecustomize.py (put on PYTHONPATH for these runs only): partial
 # checkpointing before the chart had it (training.gradientCheckpointingLayers, CHART_EQUIVALENT).
@@ -616,6 +617,7 @@ def run_drills(configs: Path, work: Path, deadline: float) -> dict:
     import importlib.util
 
     import yaml
+
     from chartkit import launcher
 
     spec = importlib.util.spec_from_file_location("chart_launch", HERE.parent / "files" / "launch.py")

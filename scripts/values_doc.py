@@ -157,7 +157,8 @@ def res():
 
 
 def image():
-    return obj({"registry": S(minLength=1, pattern=r"^[A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*$"), "repository": S(minLength=1, pattern=r"^[a-z0-9]+([._/-][a-z0-9]+)*$"),
+    return obj({"registry": S(minLength=1, pattern=r"^[A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*$"),
+                "repository": S(minLength=1, pattern=r"^[a-z0-9]+([._/-][a-z0-9]+)*$"),
                 "tag": S(minLength=1, maxLength=128, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"),
                 "digest": S(pattern=r"^(sha256:[a-f0-9]{64})?$")})
 

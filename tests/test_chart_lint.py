@@ -3,10 +3,10 @@ ct's configuration, Chart.yaml against ct's chart schema and Artifact Hub's meta
 version bump of a changed chart."""
 import subprocess
 
+import chart_lint
 import pytest
 import yaml
 
-import chart_lint
 from chartkit.chart import ROOT
 
 CHART = yaml.safe_load((ROOT / "Chart.yaml").read_text())

@@ -7,8 +7,8 @@ import types
 
 import pytest
 
-from chartkit.chart import ROOT
 from chartkit import pipeline
+from chartkit.chart import ROOT
 from chartkit.testkit import render
 
 spec = importlib.util.spec_from_file_location("download", ROOT / "files" / "download.py")

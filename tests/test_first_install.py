@@ -8,7 +8,6 @@ import pytest
 
 from chartkit import helm
 from chartkit.chart import ROOT
-from chartkit.testkit import rel
 
 
 def objects(*sets, major="3", values=()):

@@ -359,7 +359,7 @@ def test_only_the_first_k_layers_reach_the_checkpoint_function(k, n, said, capsy
     launch.partial_checkpointing(k, rank=3, module=module)  # applied once
     fn = module.get_custom_gradient_checkpointing_func(checkpoint)
     layers = [FakeLayer(i, n) for i in range(n)]
-    for step in range(2):
+    for _step in range(2):
         x = 0
         for layer in layers:
             x = fn(functools.partial(layer.__call__, use_cache=False), x)

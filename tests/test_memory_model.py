@@ -85,7 +85,8 @@ def test_model_is_within_its_error_of_the_measured_allocator_peak(cap, run):
     assert process - run["peak_reserved_gib"] <= est["runtime"]
 
 
-@pytest.mark.parametrize("cap,run", [(c, r) for c, r in MEASURED if r.get("oom")], ids=lambda x: x["run"] if isinstance(x, dict) else str(x))
+@pytest.mark.parametrize("cap,run", [(c, r) for c, r in MEASURED if r.get("oom")],
+                         ids=lambda x: x["run"] if isinstance(x, dict) else str(x))
 def test_a_config_that_ran_out_of_memory_is_one_the_model_says_does_not_fit(cap, run):
     preset, (stage, *sets) = gpu_sets(run["run"])
     assert estimate(preset, stage, *sets)["peak"] > cap

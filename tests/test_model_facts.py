@@ -45,7 +45,8 @@ def test_a_known_repository_with_another_models_facts_fails_naming_the_fields(ma
     """The issue's case: the 8B preset with the 70B repository once rendered ZeRO-0 on one 40 GB GPU."""
     err = helm.render_error(rel("8b.yaml", None, "model.name=Meta-Llama-3.1-70B",
                                 "model.huggingfaceRepo=meta-llama/Llama-3.1-70B", major=major))
-    assert "model.parametersBillion: meta-llama/Llama-3.1-70B (model.huggingfaceRepo) has model.parametersBillion 70.55 (not 8), model.numLayers 80 (not 32), model.hiddenSize 8192 (not 4096)" in err
+    assert ("model.parametersBillion: meta-llama/Llama-3.1-70B (model.huggingfaceRepo) has model.parametersBillion 70.55 "
+            "(not 8), model.numLayers 80 (not 32), model.hiddenSize 8192 (not 4096)") in err
     assert "Fix: --set model.parametersBillion=70.55,model.numLayers=80,model.hiddenSize=8192" in err
     assert "-f values/70b-4xdp.yaml" in err
 

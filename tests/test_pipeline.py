@@ -117,7 +117,7 @@ TOKENISH = re.compile(r"(hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9]{20,})")
 @pytest.mark.parametrize("stage", STAGES)
 def test_tokens_only_by_secret_reference(stage):
     objects = render("8b.yaml", stage, values=("tests/values/rich.yaml",))
-    for obj, spec, _ in pod_templates(objects):
+    for _obj, spec, _ in pod_templates(objects):
         for c in spec["containers"]:
             for e in c.get("env", []):
                 if e["name"] in ("HF_TOKEN", "VLLM_API_KEY", "WANDB_API_KEY"):

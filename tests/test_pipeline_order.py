@@ -410,7 +410,7 @@ def test_the_render_of_a_pipeline_is_deterministic(major):
 
 def test_wait_containers_are_small_read_only_and_restricted():
     objs = render("8b-2xdp.yaml", SEVEN)
-    for o, pod, _ in pod_templates(objs):
+    for _o, pod, _ in pod_templates(objs):
         for c in pod.get("initContainers", []):
             assert c["resources"]["limits"] and c["resources"]["requests"]
             assert c["securityContext"]["readOnlyRootFilesystem"] is True

@@ -9,7 +9,6 @@ rules that a case also trips do not blur the verdict. (The ZeRO and
 batch-memory fit rules are sized by their own tests.)"""
 import itertools
 import json
-import math
 
 import pytest
 

@@ -86,7 +86,7 @@ def test_every_pod_meets_the_restricted_profile(case):
 @pytest.mark.parametrize("case", sorted(EXCEPTIONS))
 def test_exceptions_are_exactly_the_documented_ones(case):
     objects = helm.render(EXCEPTIONS[case])
-    for obj, spec, _ in pod_templates(objects):
+    for _obj, spec, _ in pod_templates(objects):
         (c,) = spec["containers"]
         multi = "multi-worker" in case
         rdma = "rdma" in case
@@ -96,7 +96,7 @@ def test_exceptions_are_exactly_the_documented_ones(case):
         assert c["securityContext"] == want
         found = restricted_violations(spec)
         assert found, "an exception case must actually leave the restricted profile"
-        assert baseline_violations(spec) == ([f"worker: capabilities ['IPC_LOCK'] beyond baseline"] if rdma else [])
+        assert baseline_violations(spec) == (["worker: capabilities ['IPC_LOCK'] beyond baseline"] if rdma else [])
         if rdma:
             assert c["resources"]["limits"]["rdma/rdma_shared_device_a"] == 1
 
@@ -178,7 +178,7 @@ def test_upgrade_with_changed_settings_makes_a_new_job(stage, kind, change):
     """The upgrade policy: a changed config renames the job (helm upgrade deletes the old one,
     creates the new one; no immutable-field error and no job silently keeping old settings);
     the same settings keep the same name, so an upgrade leaves a finished job alone."""
-    before, again = render("8b.yaml", stage), render("8b.yaml", stage, "stages={%s}" % stage)
+    before, again = render("8b.yaml", stage), render("8b.yaml", stage, f"stages={{{stage}}}")
     after = render("8b.yaml", stage, change)
     (old,), (same,), (new,) = (_names(x, kind) for x in (before, again, after))
     assert old == same and old != new

@@ -6,9 +6,9 @@ import subprocess
 import sys
 import textwrap
 
+import check_workflows
 import pytest
 
-import check_workflows
 from chartkit.chart import ROOT
 
 pytest.importorskip("check_jsonschema", reason="check-jsonschema is not installed (a pinned harness dependency)")

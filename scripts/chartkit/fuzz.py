@@ -134,7 +134,7 @@ def _coalesce(user: dict, chart: dict) -> dict:
     return user
 
 
-def merged_values(ex: "Example") -> dict:
+def merged_values(ex: Example) -> dict:
     """The values Helm validates and renders for an example."""
     base = copy.deepcopy(PRESET_VALUES[ex.preset])
     for path, text in ex.overrides:
@@ -540,8 +540,8 @@ def _escape(ch: str) -> str:
     c = ord(ch)
     if c > 0xFFFF:
         c -= 0x10000
-        return "\\u%04x\\u%04x" % (0xD800 + (c >> 10), 0xDC00 + (c & 0x3FF))
-    return "\\u%04x" % c
+        return f"\\u{0xD800 + (c >> 10):04x}\\u{0xDC00 + (c & 0x3FF):04x}"
+    return f"\\u{c:04x}"
 
 
 def json_arg(value) -> str:
@@ -570,7 +570,7 @@ class Example:
         return {"preset": self.preset, "overrides": [[p, json.loads(t)] for p, t in self.overrides]}
 
     @staticmethod
-    def from_json(d: dict) -> "Example":
+    def from_json(d: dict) -> Example:
         return Example(d["preset"], tuple((p, json_arg(v)) for p, v in d["overrides"]))
 
 

@@ -139,7 +139,7 @@ def cache_key(release: Release) -> str | None:
     return hashlib.sha256(json.dumps([_binary(args[0]), chart, args[1:], files]).encode()).hexdigest()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def template(release: Release) -> subprocess.CompletedProcess:
     key = cache_key(release)
     path = CACHE / key[:2] / f"{key}.json" if key else None
@@ -166,7 +166,7 @@ def run_template(release: Release) -> str:
     return proc.stdout
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def render(release: Release) -> tuple[dict, ...]:
     """The objects of a release."""
     return tuple(d for d in yaml.load_all(run_template(release), Loader=_LOADER) if d)
@@ -181,7 +181,7 @@ def render_error(release: Release) -> str:
     raise AssertionError(f"expected {release} to fail, but it rendered")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def lint(values: tuple[str, ...], sets: tuple[str, ...], major: str) -> subprocess.CompletedProcess:
     args = [str(helm_path(major)), "lint", "--strict", str(ROOT)]
     for v in values:

@@ -383,7 +383,8 @@ def gpu_arithmetic(r: Render) -> list[str]:
             out.append(f"{where}: replicas {d['spec'].get('replicas')} != serving.replicas {s['replicas']}")
         f = flags((c.get("args") or [])[1:])
         if str(f.get("tensor-parallel-size")) != str(s["tensorParallelSize"]):
-            out.append(f"{where}: --tensor-parallel-size={f.get('tensor-parallel-size')} but serving.tensorParallelSize={s['tensorParallelSize']}")
+            out.append(f"{where}: --tensor-parallel-size={f.get('tensor-parallel-size')} "
+                       f"but serving.tensorParallelSize={s['tensorParallelSize']}")
         if v["model"]["numKeyValueHeads"] % s["tensorParallelSize"]:
             out.append(f"{where}: tensor parallel {s['tensorParallelSize']} does not divide {v['model']['numKeyValueHeads']} KV heads")
         if s["lora"]:
@@ -880,7 +881,7 @@ def vllm_routes(r: Render) -> list[str]:
             env = {}
             for m in re.finditer(r'^\s*(\w+)="([^"]*)"', script, re.M):
                 env[m.group(1)] = m.group(2)
-            expanded = re.sub(r"\$\{?(\w+)\}?", lambda m: env.get(m.group(1), m.group(0)), script)
+            expanded = re.sub(r"\$\{?(\w+)\}?", lambda m, env=env: env.get(m.group(1), m.group(0)), script)
             calls = [ln for ln in expanded.splitlines() if re.search(r"\bcurl\b", ln)]
             if not calls:
                 out.append(f"Pod/{pod['metadata']['name']}: the helm test calls nothing")
@@ -943,7 +944,7 @@ def identity(r: Render) -> list[str]:
                 out.append(f"{where}: label {k}={labels.get(k)!r}, expected {val!r}")
         if not labels.get("app.kubernetes.io/component"):
             out.append(f"{where}: no component label")
-    for o, spec, meta in pod_templates(r.objects):
+    for o, _spec, meta in pod_templates(r.objects):
         if meta is o:
             continue
         labels = meta.get("labels") or {}

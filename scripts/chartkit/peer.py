@@ -144,9 +144,8 @@ def _chart_launcher():
 
 
 def check_train(job: dict, tmp: str) -> list[str]:
-    from transformers import HfArgumentParser
-
     from llamafactory.hparams.parser import _TRAIN_ARGS, _parse_train_args, get_train_args
+    from transformers import HfArgumentParser
 
     try:
         cfg, _ = _chart_launcher().launcher_options(dict(job["config"]))

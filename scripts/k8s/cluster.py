@@ -33,8 +33,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import yaml
 
@@ -119,7 +119,7 @@ class ControlPlane:
         self._stopped = False
 
     # -- lifecycle -----------------------------------------------------------------------
-    def __enter__(self) -> "ControlPlane":
+    def __enter__(self) -> ControlPlane:
         self.start()
         return self
 
@@ -158,11 +158,11 @@ class ControlPlane:
         if self._stopped:
             return
         self._stopped = True
-        for name, proc in reversed(list(self.procs.items())):
+        for _name, proc in reversed(list(self.procs.items())):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 15
-        for name, proc in reversed(list(self.procs.items())):
+        for _name, proc in reversed(list(self.procs.items())):
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:

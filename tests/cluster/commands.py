@@ -19,9 +19,9 @@ import secrets
 import shlex
 import shutil
 import subprocess
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
 
 from chartkit.chart import ROOT
 

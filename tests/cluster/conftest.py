@@ -30,7 +30,7 @@ sys.path.insert(0, str(commands.ROOT / "scripts" / "k8s"))
 import cluster as local_cluster  # noqa: E402  (scripts/k8s/cluster.py)
 
 _REASON: dict[str, str | None] = {}
-_LOCAL: dict[str, "local_cluster.ControlPlane | None"] = {}
+_LOCAL: dict[str, local_cluster.ControlPlane | None] = {}
 
 
 def _kubeconfig_option(config: pytest.Config) -> str | None:

@@ -8,7 +8,8 @@ and against a cluster. A missing object is None (or an empty list), never an exc
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 # Only the pure part (diff) is used offline; the client is imported where a cluster is used.
 

@@ -17,6 +17,7 @@ from chartkit.chart import ROOT
 
 sys.path.insert(0, str(ROOT / "scripts" / "k8s"))
 import build  # noqa: E402
+
 import cluster  # noqa: E402
 
 

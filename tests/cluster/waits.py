@@ -13,7 +13,7 @@ timeout says what every object was doing and what the cluster's events said.
 from __future__ import annotations
 
 import time
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 SUCCEEDED = "succeeded"
 FAILED = "failed"

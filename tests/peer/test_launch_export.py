@@ -19,8 +19,6 @@ from chartkit.chart import ROOT
 from chartkit.testkit import render
 from conftest import peer_missing
 
-
-
 pytestmark = pytest.mark.skipif(peer_missing() is not None, reason=peer_missing() or "")
 
 # `llamafactory-cli export` imports LLaMA-Factory's multimodal plugin, which imports torchaudio

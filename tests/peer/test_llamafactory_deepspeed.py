@@ -73,10 +73,12 @@ for _p in (p for p in PRESETS if "qlora" not in p):
         CASES[f"upstream-image/{_p}/{_s}"] = ("export", _p, _s, (), UPSTREAM)
 # The escape hatches, misused: each must fail with the peer program's own message.
 NEGATIVE = {
-    "misspelled LLaMA-Factory key": (("sft.extraArgs.learning_rat=0.1",), "Some keys are not used by the HfArgumentParser: ['learning_rat']"),
+    "misspelled LLaMA-Factory key": (("sft.extraArgs.learning_rat=0.1",),
+                                     "Some keys are not used by the HfArgumentParser: ['learning_rat']"),
     "LLaMA-Factory choice": (("sft.extraArgs.lr_scheduler_type=cosine_annealing",), "cosine_annealing"),
     "LLaMA-Factory type": (("sft.extraArgs.lora_rank=eight",), "--lora_rank/--lora-rank: invalid int value: 'eight'"),
-    "misspelled DeepSpeed top-level key": (("training.deepspeed.extraConfig.zero_optimisation.stage=2",), "unknown top-level key(s) ['zero_optimisation']"),
+    "misspelled DeepSpeed top-level key": (("training.deepspeed.extraConfig.zero_optimisation.stage=2",),
+                                           "unknown top-level key(s) ['zero_optimisation']"),
     "misspelled DeepSpeed ZeRO key": (("training.deepspeed.extraConfig.zero_optimization.stagee=2",), "Extra inputs are not permitted"),
     "DeepSpeed batch against the world size": (("training.deepspeed.extraConfig.train_batch_size=7",), "train_batch_size"),
 }
