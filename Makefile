@@ -12,7 +12,7 @@ PEER   ?= 1
 # whole suite against the first, the cluster tier again against each other one. CI sets both.
 K8S_MINORS ?= 1.34
 
-.PHONY: help setup peer k8s cluster render test test-fast lint docs clean e2e workflows fuzz
+.PHONY: check help setup peer k8s cluster render test test-fast lint docs clean e2e workflows fuzz
 
 ## This list: every target with the line above it.
 help:
@@ -41,8 +41,16 @@ peer: setup
 k8s: setup
 	$(PY) scripts/k8s/build.py $(K8S_MINORS)
 
+## Quick checks, run first by make test: ruff over the Python, generated files current
+## (values.schema.json, the README's values table, _decimals.tpl), the workflows, chart-testing's lint rules.
+check: setup
+	$(PY) -m ruff check .
+	$(PY) scripts/values_doc.py --check
+	$(PY) scripts/check_workflows.py
+	$(PY) scripts/chart_lint.py
+
 ## The whole test suite (with the peer tier unless PEER=0), the cluster tier on a local control plane.
-test: setup k8s $(if $(filter 0,$(PEER)),,peer)
+test: setup check k8s $(if $(filter 0,$(PEER)),,peer)
 	K8S_MINOR=$(firstword $(K8S_MINORS)) $(PY) -m pytest
 	$(foreach m,$(wordlist 2,9,$(K8S_MINORS)),K8S_MINOR=$(m) $(PY) -m pytest -m cluster tests/cluster &&) true
 
