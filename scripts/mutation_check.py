@@ -44,7 +44,7 @@ DEFAULT_ARGS = ["-m", "not cluster", "-x", "-q", "-p", "no:cacheprovider", "--ig
 
 @dataclass(frozen=True)
 class Mutant:
-    file: str
+    file: str  # a path, or a glob naming the one file that holds `old`
     old: str
     new: str
     why: str
@@ -68,26 +68,26 @@ MUTANTS = [
            "helm test calls the default port, not serving.service.port"),
     Mutant("templates/tests/test-serve.yaml", '"$base/completions"', '"$base/complete"',
            "helm test posts to a route vLLM does not serve"),
-    Mutant("templates/_helpers.tpl", '"http://127.0.0.1:8000/v1/models"', '"http://127.0.0.1:8000/v1/model"',
+    Mutant("templates/_*.tpl", '"http://127.0.0.1:8000/v1/models"', '"http://127.0.0.1:8000/v1/model"',
            "exec probe (API key set) on a misspelt route"),
-    Mutant("templates/_helpers.tpl", "- name: workspace\n  mountPath: {{ .root.Values.storage.mountPath }}",
+    Mutant("templates/_*.tpl", "- name: workspace\n  mountPath: {{ .root.Values.storage.mountPath }}",
            "- name: workspace\n  mountPath: /t9k/mnt", "PVC mounted at the default path whatever storage.mountPath says"),
-    Mutant("templates/_helpers.tpl", "{{- default .Values.storage.name .Values.storage.existingClaim }}",
+    Mutant("templates/_*.tpl", "{{- default .Values.storage.name .Values.storage.existingClaim }}",
            "{{- .Values.storage.name }}", "storage.existingClaim ignored by the pods"),
-    Mutant("templates/_helpers.tpl", "model: {{ $p.sftModel }}\nadapter: {{ $p.dpo }}",
+    Mutant("templates/_*.tpl", "model: {{ $p.sftModel }}\nadapter: {{ $p.dpo }}",
            "model: {{ $p.sftModel }}\nadapter: {{ $p.sft }}", "served DPO adapter is the SFT adapter"),
-    Mutant("templates/_helpers.tpl", "  {{- if $v.readOnly }}\n  readOnly: true",
+    Mutant("templates/_*.tpl", "  {{- if $v.readOnly }}\n  readOnly: true",
            "  {{- if not $v.readOnly }}\n  readOnly: true", "extra volumes' readOnly inverted"),
-    Mutant("templates/_helpers.tpl", "{{- if and $c.scheduler.queue (not .t9k) }}\nschedulerName",
+    Mutant("templates/_*.tpl", "{{- if and $c.scheduler.queue (not .t9k) }}\nschedulerName",
            "{{- if and $c.scheduler.queue .t9k }}\nschedulerName",
            "t9k-scheduler set on T9k pods instead of plain Jobs and the Deployment"),
-    Mutant("templates/_helpers.tpl", "  {{- toYaml $v | nindent 2 }}\n  {{- else }}",
+    Mutant("templates/_*.tpl", "  {{- toYaml $v | nindent 2 }}\n  {{- else }}",
            "  value: {{ toJson $v | quote }}\n  {{- else }}", "extraEnv valueFrom rendered as a literal value"),
-    Mutant("templates/_helpers.tpl", "  {{- if and .rdma .rdma.enabled }}\n  {{ .rdma.resourceName }}: 1\n  {{- end }}\n{{- end }}",
+    Mutant("templates/_*.tpl", "  {{- if and .rdma .rdma.enabled }}\n  {{ .rdma.resourceName }}: 1\n  {{- end }}\n{{- end }}",
            "{{- end }}", "RDMA device requested but not limited"),
-    Mutant("templates/_helpers.tpl", "sftModel: {{ ternary $sft ", "sftModel: {{ ternary $dpo ",
+    Mutant("templates/_*.tpl", "sftModel: {{ ternary $sft ", "sftModel: {{ ternary $dpo ",
            "full fine-tuning: DPO reads its own output instead of the SFT model"),
-    Mutant("templates/_helpers.tpl",
+    Mutant("templates/_*.tpl",
            'value: {{ include "llama-factory.abs" (list . (include "llama-factory.paths" . | fromYaml).hfHome) | quote }}',
            'value: {{ printf "/t9k/mnt/%s" (include "llama-factory.paths" . | fromYaml).hfHome | quote }}',
            "HF_HOME under the default mount path"),
@@ -144,9 +144,12 @@ def check_ref(ref: str, mutants: list[tuple[int, Mutant]], pytest_args: list[str
         if not ok:
             return result
         for i, m in mutants:
-            path = tree / m.file
-            text = path.read_text()
-            if text.count(m.old) != 1:
+            # A pattern (templates/_*.tpl: the helper files, one _helpers.tpl in older commits)
+            # names the one file of the tree that holds the text.
+            paths = [p for p in sorted(tree.glob(m.file)) if m.old in p.read_text()] or [tree / m.file]
+            path = paths[0]
+            text = path.read_text() if path.exists() else ""
+            if len(paths) != 1 or text.count(m.old) != 1:
                 print(f"[{ref}] #{i:02d} does not apply ({text.count(m.old)} matches in {m.file})", flush=True)
                 result["mutants"].append({"id": i, "applied": False})
                 continue

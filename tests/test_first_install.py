@@ -38,7 +38,7 @@ def test_the_notebook_carries_pod_labels_and_annotations(major):
 def test_quantity_helpers_fail_on_an_unknown_unit(tmp_path, helper, quantity, ok):
     """Before, an unknown unit compared as 0 (fail open): "5Ki" passed every memory rule."""
     chart = tmp_path / "chart"
-    shutil.copytree(ROOT, chart, ignore=shutil.ignore_patterns(".venv", ".tools", ".git", "tests", "scripts", "docs",
+    shutil.copytree(ROOT, chart, ignore=shutil.ignore_patterns(".venv", ".tools", ".git", "tests", "scripts", "docs", "out", "carry",
                                                                "images"))
     (chart / "templates" / "zz-quantity.yaml").write_text(
         f'# q: {{{{ include "llama-factory.{helper}" "{quantity}" }}}}\n')

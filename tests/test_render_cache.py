@@ -41,7 +41,7 @@ def test_the_key_follows_the_chart_files_helm_loads(tmp_path):
     (chart / "README.md.orig").write_text("ignored by .helmignore\n")
     assert digest(chart) == before
     # Helm writes Chart.yaml into the archive from its parsed fields: a comment is not a change there.
-    for f, edit, changes in (("templates/_helpers.tpl", lambda t: t + "\n{{/* changed */}}\n", True),
+    for f, edit, changes in (("templates/_names.tpl", lambda t: t + "\n{{/* changed */}}\n", True),
                              ("files/launch.py", lambda t: t + "\n# changed\n", True),
                              ("values.yaml", lambda t: t + "\n# changed\n", True),
                              ("Chart.yaml", lambda t: t.replace("\nversion: ", "\nversion: 9"), True),

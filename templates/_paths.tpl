@@ -1,0 +1,68 @@
+{{/*
+Paths on the shared PVC and where each stage's model comes from.
+*/}}
+
+{{/*
+The path plan: every directory a stage reads or writes, relative to the PVC
+root, computed in this one place so that the output of one stage is by
+construction the input of the next:
+  base → sft (adapter, or full model) → sftModel (merged) → dpo → dpoModel.
+LoRA's merged models are models/<name>-sft and -dpo; another method's carry
+it (models/<name>-qlora-sft), so two methods on one PVC never overwrite each
+other's models or evaluations.
+Returns YAML; use with fromYaml.
+*/}}
+{{- define "llama-factory.paths" -}}
+{{- $m := .Values.model.name }}
+{{- $method := .Values.training.method }}
+{{- $full := eq $method "full" }}
+{{- /* A named run gets its own directory under each output (values: run). */}}
+{{- $run := .Values.run | default "" }}
+{{- $saves := ternary (printf "saves/%s/%s" $m $method) (printf "saves/%s/%s/%s" $m $method $run) (eq $run "") }}
+{{- $sft := printf "%s/sft" $saves }}
+{{- $dpo := printf "%s/dpo" $saves }}
+{{- /* Merged models and evaluations of QLoRA (or full) runs never share a directory with LoRA's. */}}
+{{- $tag := printf "%s%s" (ternary "" (printf "-%s" $method) (eq $method "lora")) (ternary "" (printf "-%s" $run) (eq $run "")) }}
+base: {{ printf "models/%s" $m }}
+sft: {{ $sft }}
+sftModel: {{ ternary $sft (printf "models/%s%s-sft" $m $tag) $full }}
+dpo: {{ $dpo }}
+dpoModel: {{ ternary $dpo (printf "models/%s%s-dpo" $m $tag) $full }}
+data: data
+hfHome: .cache/huggingface
+eval: {{ printf "evals/%s%s" $m $tag }}
+{{- end }}
+
+{{/*
+What the eval and serve stages read for a model choice (base, sft, dpo).
+Call with (dict "root" $ "model" "dpo" "lora" false). Returns YAML with
+`model` (the directory vLLM / lm-eval loads) and, for lora, `adapter`.
+*/}}
+{{- define "llama-factory.modelSource" -}}
+{{- $p := include "llama-factory.paths" .root | fromYaml }}
+{{- if .lora }}
+{{- if eq .model "sft" }}
+model: {{ $p.base }}
+adapter: {{ $p.sft }}
+{{- else }}
+model: {{ $p.sftModel }}
+adapter: {{ $p.dpo }}
+{{- end }}
+{{- else }}
+model: {{ get $p (ternary "base" (printf "%sModel" .model) (eq .model "base")) }}
+{{- end }}
+{{- end }}
+
+{{/* Absolute path on the PVC; call with (list $ "models/x"). */}}
+{{- define "llama-factory.abs" -}}
+{{- printf "%s/%s" (index . 0).Values.storage.mountPath (index . 1) }}
+{{- end }}
+
+{{/* Where a stage's ConfigMap (its LLaMA-Factory config, scripts) is mounted. */}}
+{{- define "llama-factory.configPath" -}}
+/etc/llama-factory
+{{- end }}
+
+{{- define "llama-factory.claimName" -}}
+{{- default .Values.storage.name .Values.storage.existingClaim }}
+{{- end }}
