@@ -5,11 +5,13 @@ config (chartkit.peer), so the heavy imports happen once."""
 import functools
 import importlib.metadata
 import json
+import os
 import re
 import socket
 import subprocess
 import sys
-import tempfile
+import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -92,9 +94,14 @@ def results():
     for job_id, (kind, preset, stage, sets, *values) in CASES.items():
         objects = render(preset, stage, *sets, values=values[0] if values else ())
         jobs.append(train_job(job_id, objects, preset_params(preset)) if kind == "train" else export_job(job_id, objects))
-    # A private torch-extensions folder (a killed earlier run leaves a lock in the shared one that
-    # makes DeepSpeed wait on it forever), a free port (two suites at once), and a time limit.
-    with tempfile.TemporaryDirectory() as extensions, socket.socket() as s:
+    # DeepSpeed's JIT-built ops (torch's extensions folder, built once: minutes on 2 cores): a
+    # lock older than any build is a killed run's and is removed (DeepSpeed would wait on it
+    # forever); a free port (two suites at once); and a time limit.
+    extensions = Path(os.environ.get("TORCH_EXTENSIONS_DIR", Path.home() / ".cache" / "torch_extensions"))
+    for lock in extensions.glob("**/lock"):
+        if time.time() - lock.stat().st_mtime > 1800:
+            lock.unlink()
+    with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = str(s.getsockname()[1])
         s.close()
@@ -102,7 +109,8 @@ def results():
             proc = subprocess.run([sys.executable, "-m", "chartkit.peer"], input=json.dumps(jobs), capture_output=True,
                                   text=True, cwd=ROOT, timeout=1200,
                                   env={"PYTHONPATH": str(ROOT / "scripts"), "PATH": "/usr/bin:/bin",
-                                       "TORCH_EXTENSIONS_DIR": extensions, "PEER_MASTER_PORT": port})
+                                       "TORCH_EXTENSIONS_DIR": str(extensions),
+                                       "PEER_MASTER_PORT": port})
         except subprocess.TimeoutExpired as e:
             tail = (e.stderr or b"")[-3000:].decode(errors="replace")
             pytest.fail(f"the peer run took over {e.timeout} s; its output so far:\n{tail}")
