@@ -17,7 +17,7 @@ import yaml
 from chartkit import helm
 from chartkit import invariants as inv
 from chartkit.chart import ROOT, STAGES
-from chartkit.testkit import PRESETS, rel
+from chartkit.testkit import PRESETS, load, rel
 
 RELEASES = ("llama31-a", "team-b-llama-3-1-70b-instruct-sft-experiment-no-42")
 # Settings that switch on a branch of the templates, each layered on every preset.
@@ -45,8 +45,6 @@ def release(preset, *sets, name="llama31", stages=STAGES):
     return rel(preset, tuple(stages), *sets, name=name)
 
 
-def load(r: helm.Release) -> inv.Render:
-    return inv.Render(helm.render(r), inv.values_of(r.values, r.sets, r.set_json), r.name)
 
 
 # Per-stage scheduling on every stage over the team overlay: placement and every other invariant.
@@ -220,6 +218,15 @@ def test_api_server_rule_for_secret_keys(key, ok):
     _container(objs, "Job")["env"].append({"name": "X", "valueFrom": {"secretKeyRef": {"name": "s", "key": key}}})
     found = [p for p in inv.apiserver_rules(objs) if "secretKeyRef.key" in p]
     assert bool(found) != ok, found
+
+
+def test_api_server_rule_for_access_modes():
+    """ReadWriteOncePod only alone (found by the cluster fuzz test)."""
+    objs = copy.deepcopy(list(load(release("8b.yaml")).objects))
+    (pvc,) = [o for o in objs if o["kind"] == "PersistentVolumeClaim"]
+    assert not [p for p in inv.apiserver_rules(objs) if "accessModes" in p]
+    pvc["spec"]["accessModes"] = ["ReadWriteMany", "ReadWriteOncePod"]
+    assert [p for p in inv.apiserver_rules(objs) if "accessModes" in p]
 
 
 def test_pair_invariants_catch_their_faults():

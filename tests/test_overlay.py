@@ -6,21 +6,31 @@ import re
 import pytest
 import yaml
 
+from chartkit import invariants as inv
 from chartkit.chart import ROOT, STAGES
-from chartkit.testkit import PRESETS, pod_templates, render
+from chartkit.testkit import PRESETS, load, pod_templates, rel, render
 
 TEAM = yaml.safe_load((ROOT / "values/team-example.yaml").read_text())["common"]
+GPU = "nvidia.com/gpu"
 
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_team_overlay_reaches_every_pod(stage):
-    objects = render("8b-2xdp.yaml", stage, values=("values/team-example.yaml",))
-    pods = list(pod_templates(objects))
+    """Every pod: the team's registry, pull secret, affinity, Hugging Face mirror and token,
+    pod labels and queue; the GPU node selector and toleration exactly on pods that request
+    GPUs; a stage's own scheduling over the common one (download and merge on their CPU
+    pools, sft in its own queue)."""
+    r = load(rel("8b-2xdp.yaml", stage, values=("values/team-example.yaml",)))
+    pods = list(pod_templates(r.objects))
     assert pods
     for obj, spec, meta in pods:
         where = f"{stage} {obj['kind']}"
-        assert spec["nodeSelector"] == TEAM["nodeSelector"], where
-        assert spec["tolerations"] == TEAM["tolerations"], where
+        block = inv.pod_block(r, obj)
+        gpus = any(GPU in ((c.get("resources") or {}).get("limits") or {}) for c in spec["containers"])
+        own = ((r.values.get(block) or {}).get("scheduling") or {}) if block else {}
+        assert spec.get("nodeSelector", {}) == {**(TEAM["gpu"]["nodeSelector"] if gpus else {}),
+                                                **own.get("nodeSelector", {})}, where
+        assert spec.get("tolerations", []) == (TEAM["gpu"]["tolerations"] if gpus else []), where
         assert spec["affinity"] == TEAM["affinity"], where
         assert spec["imagePullSecrets"] == [{"name": "team-a-registry"}], where
         for c in spec["containers"]:
@@ -29,15 +39,21 @@ def test_team_overlay_reaches_every_pod(stage):
                 env = {e["name"]: e for e in c["env"]}
                 assert env["HF_ENDPOINT"]["value"] == "https://hf-mirror.com", where
                 assert env["HF_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "team-a-hf-token", "key": "token"}
+        queue = inv.stage_setting(r.values, block, "queue")
         if obj["kind"] == "DeepSpeedJob":
-            assert obj["spec"]["scheduler"] == {"t9kScheduler": {"queue": "team-a", "priority": 80}}
+            assert obj["spec"]["scheduler"] == {"t9kScheduler": {"queue": queue,
+                                                                 "priority": inv.stage_setting(r.values, block, "priority")}}
         elif obj["kind"] == "Notebook":
-            assert obj["spec"]["scheduler"] == {"t9kScheduler": {"queue": "team-a"}}
+            assert obj["spec"]["scheduler"] == {"t9kScheduler": {"queue": queue}}
         else:
             assert spec["schedulerName"] == "t9k-scheduler", where
-            assert meta["labels"]["scheduler.tensorstack.dev/queue"] == "team-a", where
+            assert meta["labels"]["scheduler.tensorstack.dev/queue"] == queue, where
             assert meta["labels"]["team"] == "team-a"
-    for o in objects:
+    if stage == "sft":
+        (dj,) = r.of("DeepSpeedJob")
+        assert dj["spec"]["scheduler"]["t9kScheduler"] == {"queue": "team-a-train", "priority": 90}
+    for o in r.objects:
+        assert o["metadata"]["labels"]["cost-center"] == "team-a-ml", o["kind"]
         if o["kind"] == "PersistentVolumeClaim":
             assert o["spec"]["storageClassName"] == "team-a-cephfs"
             assert o["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"

@@ -167,7 +167,12 @@ rule("owned-pod-labels", "common.podLabels", "8b.yaml", ("sft",),
                                                 "team", "example.com/app.kubernetes.io")],
      lambda v: any(k.startswith(("app.kubernetes.io/", "helm.sh/")) or k == "scheduler.tensorstack.dev/queue"
                    for k in v["common"]["podLabels"]))
-SECRETISH = ("HF_TOKEN", "MY_SECRET", "DB_PASSWORD", "OPENAI_API_KEY", "AWS_ACCESS_KEY_ID", "NCCL_DEBUG", "TOKENIZERS_PARALLELISM")
+rule("pvc-access-modes", "storage.accessModes", "8b.yaml", ("workspace",),
+     [{"storage.accessModes": m} for m in (["ReadWriteMany"], ["ReadWriteOnce"], ["ReadOnlyMany"], ["ReadWriteOncePod"],
+                                           ["ReadWriteOnce", "ReadWriteOncePod"], ["ReadOnlyMany", "ReadWriteMany"])],
+     lambda v: "ReadWriteOncePod" in v["storage"]["accessModes"]
+     or not {"ReadWriteMany", "ReadWriteOnce"} & set(v["storage"]["accessModes"]))
+SECRETISH = ("GITHUB_TOKEN", "MY_SECRET", "DB_PASSWORD", "OPENAI_API_KEY", "AWS_ACCESS_KEY_ID", "NCCL_DEBUG", "TOKENIZERS_PARALLELISM")
 rule("secrets-by-reference", "common.extraEnv.", "8b.yaml", ("sft",),
      [{"common.extraEnv": {n: val}} for n in SECRETISH
       for val in ("x", {"valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}})],

@@ -24,6 +24,12 @@ def render(*args, **kwargs) -> tuple[dict, ...]:
     return helm.render(rel(*args, **kwargs))
 
 
+def load(r: helm.Release):
+    """A release rendered as chartkit.invariants sees it: its objects and the values that made them."""
+    from .invariants import Render, values_of
+    return Render(helm.render(r), values_of(r.values, r.sets, r.set_json), r.name)
+
+
 def one(objects, kind: str) -> dict:
     found = [o for o in objects if o["kind"] == kind]
     assert len(found) == 1, f"expected one {kind}, got {[o['metadata']['name'] for o in found]}"
