@@ -447,6 +447,14 @@ Takes dict "value" "path".
 {{- /* Model facts (files/models.yaml) and the PVC size they need (templates/_models.tpl). */}}
 {{- $errors = concat $errors (include "llama-factory.modelErrors" . | fromJsonArray) (include "llama-factory.storageErrors" . | fromJsonArray) }}
 
+{{- /* The PVC is mounted by several pods at once (Notebook, download, every stage) and written to. */}}
+{{- $modes := $v.storage.accessModes }}
+{{- if has "ReadWriteOncePod" $modes }}
+{{- $errors = append $errors (printf "storage.accessModes: ReadWriteOncePod lets one pod at a time mount the PVC (and the API server refuses it beside other modes), while the Notebook, the download Job and the stages mount it together. Fix: set storage.accessModes to [ReadWriteMany] (or [ReadWriteOnce] when every pod runs on one node).") }}
+{{- else if not (or (has "ReadWriteMany" $modes) (has "ReadWriteOnce" $modes)) }}
+{{- $errors = append $errors (printf "storage.accessModes: %s gives no pod write access, but every stage writes to the PVC. Fix: set storage.accessModes to [ReadWriteMany] (or [ReadWriteOnce] when every pod runs on one node)." (toJson $modes)) }}
+{{- end }}
+
 {{- /* Every value must survive YAML: Helm 3 renders one that cannot as nothing. */}}
 {{- with include "llama-factory.unyamlable" (dict "value" $v "path" "") }}
 {{- $errors = append $errors (printf "%s: holds a control character (in a key or a value), which YAML cannot carry (it would render as an empty string). Fix: remove it from the value." (trimPrefix "." .)) }}

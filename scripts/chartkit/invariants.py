@@ -656,6 +656,10 @@ def apiserver_rules(objects) -> list[str]:
                 size += len(k) + len(str(val).encode())
             if size > 1024 * 1024:
                 out.append(f"{where}: {size} bytes of data, over the 1 MiB limit")
+        if kind == "PersistentVolumeClaim":
+            modes = (o.get("spec") or {}).get("accessModes") or []
+            if "ReadWriteOncePod" in modes and len(modes) > 1:
+                out.append(f"{where}: accessModes may not use ReadWriteOncePod with other access modes")
         if kind in ("Deployment", "Job"):
             sel = (o.get("spec", {}).get("selector") or {}).get("matchLabels")
             _labels(f"{where} selector", sel, out)
