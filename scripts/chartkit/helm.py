@@ -81,9 +81,11 @@ CACHE = ROOT / "out" / "render-cache"
 
 
 def _stats(chart: Path, names) -> tuple:
-    """Size and mtime of each archived file and of the folders holding them (a file added to
-    templates/ changes its folder's mtime)."""
-    paths = {chart / n for n in names} | {chart / n for n in {str(Path(n).parent) for n in names}}
+    """Size and mtime of each archived file and of the folders below the chart's root holding
+    them (a file added to templates/ changes its folder's mtime). Not the root itself: a run
+    creates out/, .pytest_cache/ and the like there (a new file at the root, rare, is not seen)."""
+    folders = {str(Path(n).parent) for n in names} - {"."}
+    paths = {chart / n for n in names} | {chart / n for n in folders}
     out = []
     for p in sorted(paths):
         try:
