@@ -81,18 +81,16 @@ CACHE = ROOT / "out" / "render-cache"
 
 
 def _stats(chart: Path, names) -> tuple:
-    """Size and mtime of each archived file and of the folders below the chart's root holding
-    them (a file added to templates/ changes its folder's mtime). Not the root itself: a run
-    creates out/, .pytest_cache/ and the like there (a new file at the root, rare, is not seen)."""
-    folders = {str(Path(n).parent) for n in names} - {"."}
-    paths = {chart / n for n in names} | {chart / n for n in folders}
+    """Size and mtime of each archived file. Not of folders: a run creates out/ at the root and
+    __pycache__/ under files/ (tests import files/launch.py); a file added during a run (rare)
+    is not seen."""
     out = []
-    for p in sorted(paths):
+    for n in sorted(names):
         try:
-            st = p.stat()
-            out.append((str(p), st.st_size, st.st_mtime_ns))
+            st = (chart / n).stat()
+            out.append((n, st.st_size, st.st_mtime_ns))
         except OSError:
-            out.append((str(p), None, None))
+            out.append((n, None, None))
     return tuple(out)
 
 
