@@ -78,3 +78,20 @@ def test_an_edit_during_a_run_turns_the_cache_off(tmp_path):
     path.write_text(path.read_text() + "\n# edited\n")
     assert helm.chart_digest(chart) is None, "an edited file kept the old digest"
     helm._archive.cache_clear()
+
+
+def test_the_package_holds_only_the_chart(tmp_path):
+    """What `helm package` archives (and the render key digests): the chart's own files, never a
+    tool's cache or the harness, even after the harness's tools ran in the checkout (ruff's cache
+    was archived, so a lint during a test run turned the render cache off)."""
+    chart = _copy_chart(tmp_path)
+    for junk in (".ruff_cache/0/x", ".mypy_cache/x", ".pytest_cache/v/x", ".hypothesis/x", "files/__pycache__/launch.pyc",
+                 "out/render-cache/x.json", ".venv/bin/x", ".tools/bin/x", "carry/x.whl", "docs/x.md", "tests/x.py"):
+        (chart / junk).parent.mkdir(parents=True, exist_ok=True)
+        (chart / junk).write_text("not the chart\n")
+    helm._archive.cache_clear()
+    names = helm._archive(chart)[1]
+    helm._archive.cache_clear()
+    top = {n.split("/", 1)[0] + ("/" if "/" in n else "") for n in names}
+    assert top == {".helmignore", "Chart.yaml", "LICENSE", "README.md", "values.yaml", "values.schema.json",
+                   "templates/", "files/", "values/"}, sorted(names)
