@@ -8,13 +8,12 @@ import sys
 
 import jsonschema
 import pytest
-import yaml
 
 from chartkit import k8s
-from chartkit.chart import ROOT, STAGES
+from chartkit.chart import ROOT, STAGES, load_yaml
 from chartkit.testkit import PRESETS, rel, render
 
-CRDS = {p.name: yaml.safe_load(p.read_text()) for p in sorted((ROOT / "tests/crds").glob("*.yaml"))}
+CRDS = {p.name: load_yaml(p.read_text()) for p in sorted((ROOT / "tests/crds").glob("*.yaml"))}
 KIND = {c["spec"]["names"]["kind"]: c for c in CRDS.values()}
 
 

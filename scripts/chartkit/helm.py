@@ -22,11 +22,11 @@ from pathlib import Path
 
 import yaml
 
+from . import chart
 from .chart import ROOT
 
 MAJORS = ("3", "4")
-# libyaml's loader when PyYAML has it (the same documents, several times faster).
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_LOADER = chart.YAML_LOADER
 
 
 class RenderError(Exception):
