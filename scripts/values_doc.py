@@ -1,15 +1,43 @@
 #!/usr/bin/env python3
-"""Write values.schema.json and the README's values table from their sources.
+"""Write values.schema.json, the README's values table and templates/_decimals.tpl from values.yaml.
 
-Also writes templates/_decimals.tpl (the decimal fields and their bounds).
+Every fact about a value lives next to its key in values.yaml:
+  - its default: the value itself;
+  - its text: the `# --` comment above it (helm-docs style; continuation lines start with `#`);
+  - its type and bounds: a `# @schema` line above it (under the text), read here.
 
-Sources, one place each:
-  - types, enums and bounds: SPEC below;
-  - descriptions and defaults: values.yaml, whose `# --` comments document the key
-    under them (helm-docs style; continuation lines start with `#`).
+The annotation is `;`-separated `name:value` pairs, the convention of the helm-values-schema-json
+plugin, applied in the order written:
 
-    python scripts/values_doc.py --write   # regenerate both files
-    python scripts/values_doc.py --check   # exit 1 when either is stale (a test runs this)
+    # -- Seconds between two looks at the inputs while waiting.
+    # @schema minimum:1;maximum:3600
+    waitIntervalSeconds: 30
+
+  - a value is YAML flow (`3600`, `true`, `[integer, null]`, `[lora, qlora, full]`,
+    `[{type: integer}, …]`), except a `pattern`'s, which is the raw text up to the next `;` (a
+    pattern with a `;` belongs in a named fragment);
+  - a dotted name sets a key inside a sub-node: `items.type:string;items.minLength:1`;
+  - `$ref:NAME` copies the named fragment of FRAGMENTS below into the node at that point (the
+    schema stays self-contained: fragments are inlined, not JSON `$ref`s); `items.$ref:NAME`
+    copies one into a sub-node. Fragments are the shapes worth a name: Kubernetes labels,
+    tolerations, resources, images, scheduling, security contexts, the decimal, the stage list,
+    and the name patterns (`dns`, `optionalDns`, …) many keys share;
+  - `required:false` leaves the key out of its parent's `required` list (a string default
+    counts as required otherwise; a key whose type admits null never is: Helm drops null keys).
+
+The type may be left out where the default says it: a string default gives `string`, an integer
+`integer`, a boolean `boolean` (it goes first in the node, before the annotation's keys). An
+annotation says it for every other default: null (`type:[integer, null]`), a decimal
+(`$ref:decimal`, which also takes `--set`'s text), a list (`type:array` and its items), a map
+that is not a block of documented keys (`type:object`, or a fragment). A map default without an
+annotation is a block of keys: an object with exactly its keys. A key whose type cannot be
+resolved stops the script (a test checks every leaf of values.yaml resolves).
+
+Over 400 lines for one reason: the named fragments (the Kubernetes shapes and name patterns an
+annotation can name, about 170 lines) sit beside the reader that resolves them.
+
+    python scripts/values_doc.py --write   # regenerate the three files
+    python scripts/values_doc.py --check   # exit 1 when one is stale (a test runs this)
 """
 from __future__ import annotations
 
@@ -31,13 +59,18 @@ README = ROOT / "README.md"
 DECIMALS_TPL = ROOT / "templates" / "_decimals.tpl"
 BEGIN, END = "<!-- values-table:begin -->", "<!-- values-table:end -->"
 
-# ---------------------------------------------------------------- the spec
+# ------------------------------------------------------------- named fragments
 
 
 def obj(props: dict, required: list | None = None, **kw) -> dict:
     # Helm drops keys whose value is null, so nullable keys cannot be required.
-    req = required if required is not None else sorted(k for k, v in props.items() if "null" not in v.get("type", []))
+    req = required if required is not None else sorted(k for k, v in props.items() if not nullable(v))
     return {"type": "object", "additionalProperties": False, "properties": props, "required": req, **kw}
+
+
+def nullable(node: dict) -> bool:
+    t = node.get("type", [])
+    return "null" in (t if isinstance(t, list) else [t])
 
 
 def S(**kw):
@@ -48,31 +81,14 @@ def I(**kw):
     return {"type": "integer", **kw}
 
 
+B = {"type": "boolean"}
+
 # A decimal as text: what `--set sft.learningRate=0.00002` gives (Helm's --set makes a string of
 # anything that is not an integer, a boolean or null). Plain or exponent notation, at most 32
 # characters and a two-digit exponent, so that every match converts to a finite float64.
 DECIMAL = r"^-?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]{1,2})?$"
 BOUNDS = ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum")
 
-
-def N(**kw):
-    """A decimal: a number, or a numeric string (from --set). The schema bounds numbers; the
-    templates convert both with float64 and check the bounds of a string (_decimals.tpl)."""
-    return {"type": ["number", "string"], "pattern": DECIMAL, "maxLength": 32, **kw}
-
-
-def nullint(**kw):
-    return {"type": ["integer", "null"], **kw}
-
-
-B = {"type": "boolean"}
-
-
-def security_context():
-    """A Kubernetes security context: free-form, except capabilities, which the chart edits."""
-    caps = obj({"add": {"type": "array", "items": S(pattern=r"^[A-Z_]+$")},
-                "drop": {"type": "array", "items": S(pattern=r"^[A-Z_]+$")}}, required=[])
-    return {"type": "object", "properties": {"capabilities": caps}}
 DNS = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 OPT_DNS = r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$"
 # A key of a Secret's or ConfigMap's data (apimachinery's IsConfigMapKey): these characters,
@@ -87,6 +103,17 @@ LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$"
 # An extended resource (IsExtendedResourceName): a qualified name whose prefix, a DNS subdomain, is required.
 EXTENDED_RESOURCE = (r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/"
                      r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+# A DNS subdomain (IsDNS1123Subdomain): the names of PriorityClasses, RuntimeClasses, ServiceAccounts.
+SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+# A DNS label or nothing: a run's name, a name override, a T9k queue.
+OPT_LABEL = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$"
+
+
+def optional(pattern: str) -> str:
+    """The pattern, or the empty string."""
+    return pattern.replace("^", "^(", 1).replace("$", ")?$")
+
+
 # A pod toleration (core/v1 Toleration): the fields and types the API server takes.
 TOLERATION = {"type": "object", "additionalProperties": False, "properties": {
     "key": {"type": "string", "pattern": QUALIFIED_NAME},
@@ -114,46 +141,23 @@ FLAG_ARGS = {"type": "object", "propertyNames": {"pattern": r"^[a-z][a-z0-9_-]*$
              "additionalProperties": {"type": ["string", "number", "boolean", "null"]}}
 
 
-# A DNS subdomain (IsDNS1123Subdomain): the names of PriorityClasses, RuntimeClasses, ServiceAccounts.
-SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-OPT_SUBDOMAIN = SUBDOMAIN.replace("^", "^(", 1).replace("$", ")?$")
-QUEUE = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$"
-
-
-def placement(optional: bool = True) -> dict:
-    """Where pods run: common's (optional=False, every key present) or a stage's override."""
-    name = S(maxLength=253, pattern=OPT_SUBDOMAIN)
-    return {"nodeSelector": copy.deepcopy(LABELS), "tolerations": {"type": "array", "items": copy.deepcopy(TOLERATION)},
-            "affinity": {"type": "object"}, "priorityClassName": copy.deepcopy(name),
-            "runtimeClassName": copy.deepcopy(name), "serviceAccountName": copy.deepcopy(name)}
+def security_context():
+    """A Kubernetes security context: free-form, except capabilities, which the chart edits."""
+    caps = obj({"add": {"type": "array", "items": S(pattern=r"^[A-Z_]+$")},
+                "drop": {"type": "array", "items": S(pattern=r"^[A-Z_]+$")}}, required=[])
+    return {"type": "object", "properties": {"capabilities": caps}}
 
 
 def scheduling(priority: bool = False) -> dict:
     """A stage's `scheduling`: every key optional, each over common's."""
-    props = {**placement(), "queue": S(maxLength=63, pattern=QUEUE)}
+    name = S(maxLength=253, pattern=optional(SUBDOMAIN))
+    props = {"nodeSelector": copy.deepcopy(LABELS), "tolerations": {"type": "array", "items": copy.deepcopy(TOLERATION)},
+             "affinity": {"type": "object"}, "priorityClassName": copy.deepcopy(name),
+             "runtimeClassName": copy.deepcopy(name), "serviceAccountName": copy.deepcopy(name),
+             "queue": S(maxLength=63, pattern=OPT_LABEL)}
     if priority:
         props["priority"] = I(minimum=0, maximum=100)
     return obj(props, required=[])
-
-
-def image_override() -> dict:
-    """A stage's `image`: any field of an image, each over the default's."""
-    node = image()
-    for key, f in node["properties"].items():
-        f.pop("minLength", None)
-        if key != "digest":  # already optional
-            f["pattern"] = f["pattern"].replace("^", "^(", 1).replace("$", ")?$")
-    node["required"] = []
-    return node
-
-
-def stage_extras(priority: bool = False) -> dict:
-    return {"scheduling": scheduling(priority), "image": image_override()}
-
-
-def res():
-    pair = lambda: obj({"cpu": copy.deepcopy(CPU), "memory": copy.deepcopy(MEM)})  # noqa: E731
-    return obj({"requests": pair(), "limits": pair()})
 
 
 def image():
@@ -163,33 +167,20 @@ def image():
                 "digest": S(pattern=r"^(sha256:[a-f0-9]{64})?$")})
 
 
-def job(extra: dict) -> dict:
-    return obj({"resources": res(), "backoffLimit": I(minimum=0, maximum=100),
-                "activeDeadlineSeconds": nullint(minimum=1), "ttlSecondsAfterFinished": nullint(minimum=0), **extra})
+def image_override() -> dict:
+    """A stage's `image`: any field of an image, each over the default's."""
+    node = image()
+    for key, f in node["properties"].items():
+        f.pop("minLength", None)
+        if key != "digest":  # already optional
+            f["pattern"] = optional(f["pattern"])
+    node["required"] = []
+    return node
 
 
-def train_stage(extra: dict | None = None) -> dict:
-    return obj({
-        "datasets": {"type": "array", "minItems": 1, "uniqueItems": True, "items": S(pattern=r"^[A-Za-z0-9_.-]+$")},
-        "learningRate": N(exclusiveMinimum=0, maximum=1),
-        "numTrainEpochs": N(exclusiveMinimum=0, maximum=1000),
-        "maxSteps": I(minimum=-1),
-        "batchPerGpu": I(minimum=1, maximum=65536),
-        "perDeviceTrainBatchSize": nullint(minimum=1, maximum=4096),
-        "gradientAccumulationSteps": nullint(minimum=1, maximum=4096),
-        "lrSchedulerType": S(enum=["linear", "cosine", "cosine_with_restarts", "polynomial", "constant",
-                                   "constant_with_warmup", "inverse_sqrt", "reduce_lr_on_plateau",
-                                   "cosine_with_min_lr", "warmup_stable_decay"]),
-        "warmupRatio": N(minimum=0, maximum=1),
-        "loggingSteps": I(minimum=1),
-        "saveSteps": I(minimum=1),
-        "valSize": N(minimum=0, exclusiveMaximum=1),
-        "evalSteps": I(minimum=1),
-        "perDeviceEvalBatchSize": I(minimum=1, maximum=4096),
-        "cutoffLen": nullint(minimum=16, maximum=1048576),
-        "extraArgs": copy.deepcopy(EXTRA_ARGS),
-        **(extra or {}),
-    })
+def resources():
+    pair = lambda: obj({"cpu": copy.deepcopy(CPU), "memory": copy.deepcopy(MEM)})  # noqa: E731
+    return obj({"requests": pair(), "limits": pair()})
 
 
 DATASET = {
@@ -202,165 +193,68 @@ DATASET = {
     "anyOf": [{"required": [k]} for k in ("hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "file_name", "cloud_file_name")],
 }
 
+# The fragments an annotation names with `$ref:NAME`, each copied where it is used.
+FRAGMENTS: dict[str, dict] = {
+    # Whole nodes.
+    "decimal": {"type": ["number", "string"], "pattern": DECIMAL, "maxLength": 32},
+    "stages": {"type": "array", "minItems": 1, "uniqueItems": True, "items": S(enum=list(STAGES))},
+    "image": image(),
+    "imageOverride": image_override(),
+    "resources": resources(),
+    "memory": MEM,
+    "scheduling": scheduling(),
+    "schedulingWithPriority": scheduling(priority=True),
+    "labels": LABELS,
+    "annotations": ANNOTATIONS,
+    "tolerations": {"type": "array", "items": TOLERATION},
+    "securityContext": security_context(),
+    "extraArgs": EXTRA_ARGS,
+    "flagArgs": FLAG_ARGS,
+    "extraEnv": {"type": "object", "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
+                 "additionalProperties": {"oneOf": [S(), {"type": "number"}, B, obj({"valueFrom": {"type": "object"}})]}},
+    "extraVolumes": {"type": "object", "propertyNames": {"pattern": DNS, "maxLength": 63},
+                     "additionalProperties": obj({"mountPath": S(pattern=r"^/[A-Za-z0-9._/-]*$"), "readOnly": B,
+                                                  "source": {"type": "object", "minProperties": 1, "maxProperties": 1}},
+                                                 required=["mountPath", "source"])},
+    "datasets": {"type": "object", "minProperties": 1, "propertyNames": {"pattern": r"^[A-Za-z0-9_.-]+$"},
+                 "additionalProperties": DATASET},
+    "networkPeers": {"type": "object", "propertyNames": {"pattern": DNS, "maxLength": 63},
+                     "additionalProperties": obj({"podSelector": SELECTOR, "namespaceSelector": SELECTOR},
+                                                 required=[], minProperties=1)},
+    # Name patterns (a `pattern` only: the annotation adds the type and lengths).
+    "dns": {"pattern": DNS},
+    "optionalDns": {"pattern": OPT_DNS},
+    "optionalDnsLabel": {"pattern": OPT_LABEL},
+    "optionalSubdomain": {"pattern": optional(SUBDOMAIN)},
+    "dataKey": {"pattern": DATA_KEY},
+    "hubRepo": {"pattern": REPO},
+    "extendedResource": {"pattern": EXTENDED_RESOURCE},
+    "optionalExtendedResource": {"pattern": optional(EXTENDED_RESOURCE)},
+}
 
-def spec() -> dict:
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "llama-factory chart values",
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["stages", "pipeline", "model", "images", "common", "storage", "notebook", "download", "datasets",
-                     "training", "sft", "dpo", "merge", "eval", "serving"],
-        "properties": {
-            "global": {"type": "object", "description": "Helm's global values (unused by this chart)."},
-            "stages": {"type": "array", "minItems": 1, "uniqueItems": True,
-                       "items": S(enum=list(STAGES))},
-            "pipeline": obj({
-                "waitTimeoutSeconds": I(minimum=60, maximum=31536000),
-                "waitIntervalSeconds": I(minimum=1, maximum=3600),
-            }),
-            "run": S(maxLength=40, pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$"),
-            "nameOverride": S(maxLength=40, pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$"),
-            "fullnameOverride": S(maxLength=63, pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$"),
-            "model": obj({
-                "name": S(minLength=1, maxLength=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$"),
-                "parametersBillion": N(exclusiveMinimum=0, maximum=2000),
-                "numKeyValueHeads": I(minimum=1, maximum=1024),
-                "hiddenSize": I(minimum=64, maximum=65536), "numLayers": I(minimum=1, maximum=1024),
-                "vocabSize": I(minimum=2, maximum=10000000),
-                "template": S(minLength=1, pattern=r"^[A-Za-z0-9_.-]+$"),
-                "source": S(enum=["huggingface", "modelscope"]),
-                "huggingfaceRepo": S(pattern=REPO),
-                "modelscopeRepo": S(pattern=REPO),
-                "revision": S(minLength=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$"),
-                "excludePatterns": {"type": "array", "items": S(minLength=1)},
-            }),
-            "images": obj({k: image() for k in ("llamaFactory", "vllm", "notebook", "test")}),
-            "common": obj({
-                "imageRegistry": S(pattern=r"^([A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*)?$"),
-                "imagePullPolicy": S(enum=["Always", "IfNotPresent", "Never"]),
-                "imagePullSecrets": {"type": "array", "items": S(maxLength=253, pattern=DNS)},
-                "scheduler": obj({"queue": S(maxLength=63, pattern=QUEUE),
-                                  "priority": I(minimum=0, maximum=100)}),
-                **placement(),
-                "labels": copy.deepcopy(LABELS),
-                "podLabels": copy.deepcopy(LABELS),
-                "podAnnotations": copy.deepcopy(ANNOTATIONS),
-                "extraEnv": {"type": "object", "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
-                             "additionalProperties": {"oneOf": [S(), {"type": "number"}, B,
-                                                                obj({"valueFrom": {"type": "object"}})]}},
-                "extraVolumes": {"type": "object", "propertyNames": {"pattern": DNS, "maxLength": 63},
-                                 "additionalProperties": obj({"mountPath": S(pattern=r"^/[A-Za-z0-9._/-]*$"), "readOnly": B,
-                                                              "source": {"type": "object", "minProperties": 1, "maxProperties": 1}},
-                                                             required=["mountPath", "source"])},
-                "gpu": obj({"resourceName": S(pattern=EXTENDED_RESOURCE.replace("^", "^(", 1).replace("$", ")?$")),
-                            "memoryGiB": N(minimum=1, maximum=4096),
-                            "nodeSelector": copy.deepcopy(LABELS),
-                            "tolerations": {"type": "array", "items": copy.deepcopy(TOLERATION)}}),
-                "huggingface": obj({"endpoint": S(pattern=r"^(https?://.+)?$"),
-                                    "existingSecret": S(maxLength=253, pattern=OPT_DNS), "tokenKey": S(maxLength=253, pattern=DATA_KEY)}),
-                "automountServiceAccountToken": B,
-                "podSecurityContext": {"type": "object"},
-                "containerSecurityContext": security_context(),
-            }),
-            "storage": obj({
-                "name": S(minLength=1, maxLength=253, pattern=DNS),
-                "existingClaim": S(maxLength=253, pattern=OPT_DNS),
-                "size": copy.deepcopy(MEM),
-                "storageClass": S(maxLength=253, pattern=OPT_DNS),
-                "accessModes": {"type": "array", "minItems": 1, "uniqueItems": True,
-                                "items": S(enum=["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod"])},
-                "annotations": copy.deepcopy(ANNOTATIONS),
-                "mountPath": S(pattern=r"^/[A-Za-z0-9._/-]*[A-Za-z0-9._-]$"),
-            }),
-            "notebook": obj({
-                "enabled": B, "type": S(enum=["jupyter", "rstudio"]), "suspend": B, "gpus": I(minimum=0, maximum=16),
-                "resources": res(), "shmSize": copy.deepcopy(MEM),
-                "ssh": obj({"enabled": B, "authorizedKeys": {"type": "array", "items": S(pattern=DNS)},
-                            "serviceType": S(enum=["ClusterIP", "NodePort"])}),
-                **stage_extras(),
-            }),
-            "download": job({"enabled": B, "datasets": B, **stage_extras()}),
-            "datasets": {"type": "object", "minProperties": 1, "propertyNames": {"pattern": r"^[A-Za-z0-9_.-]+$"},
-                         "additionalProperties": DATASET},
-            "training": obj({
-                "workers": I(minimum=1, maximum=512), "gpusPerWorker": I(minimum=1, maximum=16),
-                "method": S(enum=["lora", "qlora", "full"]), "quantizationBits": I(enum=[4, 8]),
-                "lora": obj({"rank": I(minimum=1, maximum=1024), "alpha": nullint(minimum=1),
-                             "dropout": N(minimum=0, maximum=1), "target": S(minLength=1)}),
-                "deepspeed": obj({"zeroStage": I(enum=[0, 1, 2, 3]), "offloadOptimizer": B, "offloadParams": B,
-                                  "extraConfig": {"type": "object"}}),
-                "bf16": B, "cutoffLen": I(minimum=16, maximum=1048576),
-                "preprocessingNumWorkers": I(minimum=1, maximum=512),
-                "overwriteCache": B, "ddpTimeout": I(minimum=60),
-                "flashAttn": S(enum=["auto", "disabled", "sdpa", "fa2", "fa3"]),
-                "enableLigerKernel": B, "gradientCheckpointing": {"type": ["boolean", "null"]},
-                "gradientCheckpointingLayers": nullint(minimum=1, maximum=1024), "plotLoss": B,
-                "overwriteOutputDir": B,
-                "cudaAllocConf": S(pattern=r"^([a-z_]+:[A-Za-z0-9_.]+(,[a-z_]+:[A-Za-z0-9_.]+)*)?$"),
-                "saveTotalLimit": nullint(minimum=1),
-                "reportTo": S(enum=["none", "all", "tensorboard", "wandb", "mlflow", "swanlab", "trackio"]),
-                "extraArgs": copy.deepcopy(EXTRA_ARGS),
-                "resources": res(), "shmSize": copy.deepcopy(MEM),
-                "restartPolicy": S(enum=["Always", "OnFailure", "Never", "ExitCode"]),
-                "backoffLimit": I(minimum=0, maximum=100), "activeDeadlineSeconds": nullint(minimum=1),
-                "cleanUpPolicy": S(enum=["All", "Unfinished", "None"]),
-                "podShape": S(enum=["restricted", "conventional"]),
-                "multiWorkerSecurityContext": security_context(),
-                "rdma": obj({"enabled": B, "resourceName": S(pattern=EXTENDED_RESOURCE)}),
-            }),
-            "sft": train_stage({"packing": B, **stage_extras(priority=True)}),
-            "dpo": train_stage({"prefBeta": N(exclusiveMinimum=0, maximum=100),
-                                "prefLoss": S(enum=["sigmoid", "hinge", "ipo", "kto_pair", "orpo", "simpo"]),
-                                **stage_extras(priority=True)}),
-            "merge": job({"exportSize": I(minimum=1, maximum=100), "exportDevice": S(enum=["cpu", "auto"]),
-                          "exportLegacyFormat": B, "gpus": I(minimum=0, maximum=16),
-                          "extraArgs": copy.deepcopy(EXTRA_ARGS), **stage_extras()}),
-            "eval": job({"model": S(enum=["base", "sft", "dpo"]),
-                         "tasks": {"type": "array", "minItems": 1, "uniqueItems": True,
-                                   "items": S(pattern=r"^[A-Za-z0-9_.-]+$")},
-                         "numFewshot": I(minimum=0, maximum=100),
-                         "batchSize": {"oneOf": [I(minimum=1), S(pattern=r"^auto(:[0-9]+)?$")]},
-                         "gpus": I(minimum=1, maximum=16), "shmSize": copy.deepcopy(MEM),
-                         "extraArgs": copy.deepcopy(FLAG_ARGS), **stage_extras()}),
-            "serving": obj({
-                "model": S(enum=["base", "sft", "dpo"]), "lora": B,
-                "servedModelName": S(maxLength=128, pattern=r"^[A-Za-z0-9._/-]*$"),
-                "replicas": I(minimum=0, maximum=100), "tensorParallelSize": I(minimum=1, maximum=16),
-                "maxModelLen": I(minimum=128, maximum=131072), "gpuMemoryUtilization": N(exclusiveMinimum=0, maximum=1),
-                "maxLoras": I(minimum=1, maximum=64),
-                "apiKey": obj({"existingSecret": S(maxLength=253, pattern=OPT_DNS), "key": S(maxLength=253, pattern=DATA_KEY)}),
-                "extraArgs": copy.deepcopy(FLAG_ARGS),
-                "resources": res(), "shmSize": copy.deepcopy(MEM),
-                "service": obj({"type": S(enum=["ClusterIP", "NodePort", "LoadBalancer"]),
-                                "port": I(minimum=1, maximum=65535)}),
-                "startupProbe": obj({"periodSeconds": I(minimum=1, maximum=300),
-                                     "failureThreshold": I(minimum=1, maximum=10000)}),
-                "progressDeadlineSeconds": I(minimum=60),
-                "networkPolicy": obj({"enabled": B, "allowSameNamespace": B, "from": {
-                    "type": "object", "propertyNames": {"pattern": DNS, "maxLength": 63},
-                    "additionalProperties": obj({"podSelector": copy.deepcopy(SELECTOR),
-                                                 "namespaceSelector": copy.deepcopy(SELECTOR)},
-                                                required=[], minProperties=1)}}),
-                **stage_extras(),
-            }),
-        },
-        "$defs": {},
-    }
-
+# The root: what is not a key of values.yaml.
+HEADER = {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "llama-factory chart values"}
+GLOBAL = {"type": "object", "description": "Helm's global values (unused by this chart)."}
 
 # ----------------------------------------------------- values.yaml comments
 
 KEY = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z0-9_.-]+):(?P<rest>.*)$")
+ANNOTATION = "# @schema"
 
 
-def documented_keys(text: str) -> dict[str, str]:
-    """Map of dotted key path → description, from the `# --` comments."""
+def comments(text: str) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Maps of dotted key path → description (the `# --` comments) and → annotation pairs
+    (the `# @schema` lines), of the key under them."""
     docs: dict[str, str] = {}
+    notes: dict[str, list[str]] = {}
     stack: list[tuple[int, str]] = []
     pending: list[str] | None = None
+    pairs: list[str] = []
     for line in text.splitlines():
         stripped = line.strip()
+        if stripped.startswith(ANNOTATION):
+            pairs += [p.strip() for p in stripped[len(ANNOTATION):].split(";") if p.strip()]
+            continue
         if stripped.startswith("# --"):
             pending = [stripped[4:].strip()]
             continue
@@ -370,6 +264,8 @@ def documented_keys(text: str) -> dict[str, str]:
             continue
         m = KEY.match(line)
         if not m or stripped.startswith("-"):
+            if pairs:
+                raise SystemExit(f"values.yaml: `{ANNOTATION}` above a line that is not a key: {line!r}")
             pending = None
             continue
         indent = len(m["indent"])
@@ -379,8 +275,122 @@ def documented_keys(text: str) -> dict[str, str]:
         path = ".".join(k for _, k in stack)
         if pending is not None:
             docs[path] = " ".join(p for p in pending if p)
-        pending = None
-    return docs
+        if pairs:
+            notes[path] = pairs
+        pending, pairs = None, []
+    return docs, notes
+
+
+def documented_keys(text: str) -> dict[str, str]:
+    """Map of dotted key path → description, from the `# --` comments."""
+    return comments(text)[0]
+
+
+# -------------------------------------------------------- types and bounds
+
+
+def annotated(path: str, pairs: list[str]) -> tuple[dict, dict]:
+    """The schema keys and the control keys (`required`) of one key's annotation."""
+    node: dict = {}
+    control: dict = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition(":")
+        name = name.strip()
+        if not sep or not name:
+            raise SystemExit(f"values.yaml: {path}: `{pair}` is not `name:value`")
+        *parents, last = name.split(".")
+        if last == "pattern":
+            value = raw.strip()
+        else:
+            try:
+                value = yaml.safe_load(raw)
+            except yaml.YAMLError as e:
+                raise SystemExit(f"values.yaml: {path}: `{pair}`: {e}") from None
+        if last == "type" and isinstance(value, list):
+            value = ["null" if t is None else t for t in value]  # YAML reads `null` as None
+        if name == "required":
+            if not isinstance(value, bool):
+                raise SystemExit(f"values.yaml: {path}: `required` is true or false")
+            control["required"] = value
+            continue
+        target = node
+        for part in parents:
+            target = target.setdefault(part, {})
+        if last == "$ref":
+            if value not in FRAGMENTS:
+                raise SystemExit(f"values.yaml: {path}: no fragment named {value!r} (values_doc.FRAGMENTS)")
+            target.update(copy.deepcopy(FRAGMENTS[value]))
+        else:
+            target[last] = value
+    return node, control
+
+
+def inferred(path: str, default) -> str:
+    """The type a default gives, where it says one."""
+    if isinstance(default, bool):
+        return "boolean"
+    if isinstance(default, int):
+        return "integer"
+    if isinstance(default, str):
+        return "string"
+    need = {type(None): "null: say its type, e.g. `type:[integer, null]`",
+            float: "a decimal: `$ref:decimal` (a number, or the text `--set` gives)",
+            list: "a list: `type:array` and its `items.…`",
+            dict: "an empty map: `type:object` or a `$ref` fragment"}.get(type(default), f"a {type(default).__name__}")
+    raise SystemExit(f"values.yaml: {path} has no `{ANNOTATION}` type and its default is {need}")
+
+
+def check_enum(path: str, node: dict) -> None:
+    """An enum's entries are of the node's type (YAML reads `no` as false, `1.0` as a number)."""
+    kinds = {"string": str, "integer": int, "boolean": bool, "number": (int, float)}
+    for sub in (node, node.get("items", {})):
+        t = sub.get("type")
+        if "enum" in sub and isinstance(t, str) and t in kinds:
+            bad = [e for e in sub["enum"] if not isinstance(e, kinds[t]) or (t != "boolean" and isinstance(e, bool))]
+            if bad:
+                raise SystemExit(f"values.yaml: {path}: enum entries {bad} are not of type {t}")
+
+
+def schema_of(path: str, default, notes: dict[str, list[str]], used: set[str]) -> tuple[dict, dict]:
+    """The schema node of one key (and its annotation's control keys)."""
+    node, control = annotated(path, notes.get(path, []))
+    used.add(path)
+    if not node and isinstance(default, dict) and default:
+        return block(path, default, notes, used), control
+    if "type" not in node and "oneOf" not in node:
+        node = {"type": inferred(path, default), **node}
+    check_enum(path, node)
+    return node, control
+
+
+def block(prefix: str, values: dict, notes: dict[str, list[str]], used: set[str]) -> dict:
+    """A map of documented keys: an object with exactly its keys."""
+    props, optional_keys = {}, set()
+    for key, default in values.items():
+        path = f"{prefix}.{key}" if prefix else key
+        props[key], control = schema_of(path, default, notes, used)
+        if control.get("required") is False:
+            optional_keys.add(key)
+    node = obj(props)
+    node["required"] = [k for k in node["required"] if k not in optional_keys]
+    return node
+
+
+def spec(values: dict, notes: dict[str, list[str]]) -> dict:
+    """The schema (without descriptions) of values.yaml's keys and annotations."""
+    used: set[str] = set()
+    body = block("", values, notes, used)
+    stray = sorted(set(notes) - used)
+    if stray:
+        raise SystemExit("values.yaml: annotations inside a key whose type comes from its own annotation: "
+                         + ", ".join(stray))
+    # The root's `required` keeps values.yaml's order (an object's own list is sorted).
+    required = [k for k in values if k in body["required"]]
+    return {**HEADER, "type": "object", "additionalProperties": False, "required": required,
+            "properties": {"global": copy.deepcopy(GLOBAL), **body["properties"]}, "$defs": {}}
+
+
+# ------------------------------------------------------------ the outputs
 
 
 def get_path(values: dict, path: str):
@@ -394,6 +404,22 @@ def schema_node(schema: dict, path: str) -> dict:
     node = schema
     for part in path.split("."):
         node = node["properties"][part]
+    return node
+
+
+def resolve(schema: dict, path: str) -> dict | None:
+    """The schema node that checks the value at a dotted path: its own node, or the node of a
+    free-form map or map of entries it sits in; None when the schema has no place for it."""
+    node = schema
+    for part in path.split("."):
+        if part in node.get("properties", {}):
+            node = node["properties"][part]
+        elif isinstance(node.get("additionalProperties"), dict):
+            node = node["additionalProperties"]
+        elif node.get("type") == "object" and "additionalProperties" not in node:
+            return node  # free-form: the whole map is one value
+        else:
+            return None
     return node
 
 
@@ -430,7 +456,7 @@ def type_name(node: dict) -> str:
 
 
 def decimal_fields(schema: dict, prefix: str = "") -> list[tuple[str, dict]]:
-    """Dotted paths and bounds of every decimal node (N) of the schema."""
+    """Dotted paths and bounds of every decimal node (`$ref:decimal`) of the schema."""
     out = []
     for key, node in schema.get("properties", {}).items():
         path = f"{prefix}.{key}" if prefix else key
@@ -451,16 +477,19 @@ def decimals_tpl(schema: dict) -> str:
             "{{- define \"llama-factory.decimalFields\" -}}\n[\n" + rows + "\n]\n{{- end }}\n")
 
 
-def build(values_text: str) -> tuple[str, str]:
-    """The schema text and the README table for a values.yaml text."""
+def build(values_text: str) -> tuple[dict, str]:
+    """The schema (with descriptions) and the README table for a values.yaml text."""
     values = yaml.safe_load(values_text)
-    docs = documented_keys(values_text)
+    docs, notes = comments(values_text)
     missing = undocumented(values, docs)
     if missing:
         raise SystemExit("values.yaml: no `# --` comment documents " + ", ".join(missing))
-    # A JSON round trip unshares the nodes spec() reuses (B, the boolean node, is one dict for
-    # every boolean field): each field gets its own description, not the last one written.
-    schema = json.loads(json.dumps(spec()))
+    # A JSON round trip unshares the nodes the fragments reuse: each field gets its own
+    # description, not the last one written.
+    schema = json.loads(json.dumps(spec(values, notes)))
+    unplaced = [leaf for leaf in leaves(values) if resolve(schema, leaf) is None]
+    if unplaced:
+        raise SystemExit("values.yaml: the schema has no place for " + ", ".join(unplaced))
     rows = ["| Key | Type | Default | Description |", "| --- | --- | --- | --- |"]
     for path, text in docs.items():
         node = schema_node(schema, path)
@@ -470,23 +499,24 @@ def build(values_text: str) -> tuple[str, str]:
             default = "see values.yaml"
         cell = lambda s: s.replace("|", "\\|")  # noqa: E731
         rows.append(f"| `{path}` | {cell(type_name(node))} | `{cell(default)}` | {cell(text)} |")
-    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n", "\n".join(rows) + "\n"
+    return schema, "\n".join(rows) + "\n"
 
 
-def render() -> tuple[str, str]:
-    schema_text, table = build(VALUES.read_text())
+def render() -> dict[Path, str]:
+    """Every generated file's text."""
+    schema, table = build(VALUES.read_text())
     readme = README.read_text()
     if BEGIN not in readme or END not in readme:
         raise SystemExit(f"README.md has no {BEGIN} … {END} block")
     head, rest = readme.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    return schema_text, f"{head}{BEGIN}\n{table}{END}{tail}"
+    return {SCHEMA: json.dumps(schema, indent=2, ensure_ascii=False) + "\n",
+            README: f"{head}{BEGIN}\n{table}{END}{tail}",
+            DECIMALS_TPL: decimals_tpl(schema)}
 
 
 def main(argv: list[str]) -> int:
-    schema_text, readme_text = render()
-    return generated.sync(argv, __doc__, "scripts/values_doc.py",
-                          {SCHEMA: schema_text, README: readme_text, DECIMALS_TPL: decimals_tpl(spec())})
+    return generated.sync(argv, __doc__, "scripts/values_doc.py", render())
 
 
 if __name__ == "__main__":

@@ -13,11 +13,11 @@ llama-factory.validate checks the bounds of one given as text.
   ["sft.numTrainEpochs", {"exclusiveMinimum": 0, "maximum": 1000}],
   ["sft.warmupRatio", {"maximum": 1, "minimum": 0}],
   ["sft.valSize", {"exclusiveMaximum": 1, "minimum": 0}],
+  ["dpo.prefBeta", {"exclusiveMinimum": 0, "maximum": 100}],
   ["dpo.learningRate", {"exclusiveMinimum": 0, "maximum": 1}],
   ["dpo.numTrainEpochs", {"exclusiveMinimum": 0, "maximum": 1000}],
   ["dpo.warmupRatio", {"maximum": 1, "minimum": 0}],
   ["dpo.valSize", {"exclusiveMaximum": 1, "minimum": 0}],
-  ["dpo.prefBeta", {"exclusiveMinimum": 0, "maximum": 100}],
   ["serving.gpuMemoryUtilization", {"exclusiveMinimum": 0, "maximum": 1}]
 ]
 {{- end }}
