@@ -445,8 +445,9 @@ def summarise(name: str, log: list[dict], seconds: float, smi: SmiSampler, rc: i
 
 def container_env(obj: dict) -> dict:
     """The plain-valued environment of the rendered container (e.g. PYTORCH_CUDA_ALLOC_CONF)."""
-    spec = obj["spec"]["worker"]["template"]["spec"] if obj["kind"] == "DeepSpeedJob" else obj["spec"]["template"]["spec"]
-    return {e["name"]: e["value"] for e in spec["containers"][0].get("env", [])
+    from chartkit.pipeline import pod_spec
+
+    return {e["name"]: e["value"] for e in pod_spec(obj)["containers"][0].get("env", [])
             if "value" in e and e["name"] not in ("HOME", "HF_HOME")}
 
 

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from chartkit.chart import ROOT
+from chartkit.pipeline import pod_spec
 from chartkit.testkit import PRESETS, one, render
 
 spec = importlib.util.spec_from_file_location("chart_launch", ROOT / "files" / "launch.py")
@@ -404,7 +405,7 @@ def test_the_deepspeedjob_runs_the_launcher_step_from_its_configmap(preset):
     assert dj["spec"]["config"]["localRank"] is False
     cm = next(o for o in objs if o["kind"] == "ConfigMap" and "train.yaml" in o["data"])
     assert cm["data"]["launch.py"] == (ROOT / "files" / "launch.py").read_text()
-    env = {e["name"]: e.get("value") for e in dj["spec"]["worker"]["template"]["spec"]["containers"][0]["env"]}
+    env = {e["name"]: e.get("value") for e in pod_spec(dj)["containers"][0]["env"]}
     assert env["PYTORCH_CUDA_ALLOC_CONF"] == "expandable_segments:True"
 
 
@@ -426,5 +427,5 @@ def test_save_total_limit_follows_the_value(sets, expected):
 
 def test_an_empty_alloc_conf_sets_no_variable():
     dj = one(render("8b.yaml", "sft", "training.cudaAllocConf="), "DeepSpeedJob")
-    names = [e["name"] for e in dj["spec"]["worker"]["template"]["spec"]["containers"][0]["env"]]
+    names = [e["name"] for e in pod_spec(dj)["containers"][0]["env"]]
     assert "PYTORCH_CUDA_ALLOC_CONF" not in names

@@ -846,7 +846,7 @@ def apiserver_problems(objects) -> list[Problem]:
     not select its own pods, and the rules of chartkit.invariants.apiserver_rules
     (name formats, label and annotation syntax, Service -> selector -> port, ...)."""
     from .invariants import apiserver_rules
-    from .testkit import pod_templates
+    from .pipeline import pod_templates
     out = [Problem(f"apiserver {_rule_kind(m)}", m) for m in apiserver_rules(objects)]
     for o, spec, _meta in pod_templates(objects):
         what = f"{o['kind']}/{o['metadata']['name']}"

@@ -27,6 +27,7 @@ from pathlib import Path
 import yaml
 
 from .chart import ROOT, STAGES
+from .pipeline import pod_spec, pod_templates
 
 DEFAULTS_FILE = ROOT / "values.yaml"
 ROUTES = ROOT / "tests" / "peer" / "vllm_routes.json"
@@ -130,23 +131,6 @@ class Render:
 # Reading rendered objects.
 
 
-def pod_templates(objects):
-    """(object, pod spec, pod metadata) of every pod the objects create."""
-    for o in objects:
-        k = o.get("kind")
-        if k == "DeepSpeedJob":
-            t = o["spec"]["worker"]["template"]
-        elif k == "Notebook":
-            t = o["spec"]["template"]
-        elif k in ("Job", "Deployment"):
-            t = o["spec"]["template"]
-        elif k == "Pod":
-            t = o
-        else:
-            continue
-        yield o, t.get("spec") or {}, t.get("metadata") or {}
-
-
 def flags(args) -> dict:
     out = {}
     for a in args or []:
@@ -169,7 +153,7 @@ def mounted_config(r: Render, spec: dict) -> dict:
 
 
 def config_file(r: Render, o: dict, key: str):
-    spec = next(s for obj, s, _ in pod_templates([o]))
+    spec = pod_spec(o)
     text = mounted_config(r, spec).get(key)
     if text is None:
         return None
@@ -254,7 +238,7 @@ def rendered_io(r: Render, stage: str) -> tuple[list[str], list[str]] | None:
     if stage.startswith("merge-"):
         cfg = config_file(r, o, "merge.yaml") or {}
         return [cfg.get("model_name_or_path"), cfg.get("adapter_name_or_path")], [cfg.get("export_dir")]
-    c = o["spec"]["template"]["spec"]["containers"][0]
+    c = pod_spec(o)["containers"][0]
     if stage == "eval":
         f = flags(c.get("command"))
         margs = dict(kv.split("=", 1) for kv in str(f.get("model_args", "")).split(",") if "=" in kv)
@@ -338,7 +322,7 @@ def gpu_arithmetic(r: Render) -> list[str]:
     t = v["training"]
     for dj in r.of("DeepSpeedJob"):
         cfg = dj["spec"]["config"]
-        spec = dj["spec"]["worker"]["template"]["spec"]
+        spec = pod_spec(dj)
         (c,) = spec["containers"]
         where = f"DeepSpeedJob/{dj['metadata']['name']}"
         if cfg.get("slotsPerWorker") != t["gpusPerWorker"]:
@@ -365,7 +349,7 @@ def gpu_arithmetic(r: Render) -> list[str]:
             out.append(f"{where}: ZeRO stage {zero} != training.deepspeed.zeroStage {t['deepspeed']['zeroStage']}")
     for o in r.of("Job"):
         comp = r.component(o)
-        (c,) = o["spec"]["template"]["spec"]["containers"]
+        (c,) = pod_spec(o)["containers"]
         n = {"merge-sft": v["merge"]["gpus"], "merge-dpo": v["merge"]["gpus"], "eval": v["eval"]["gpus"]}.get(comp, 0)
         check(f"Job/{o['metadata']['name']}", c, n)
         if comp == "eval":
@@ -373,10 +357,10 @@ def gpu_arithmetic(r: Render) -> list[str]:
             if par != (v["eval"]["gpus"] > 1):
                 out.append(f"eval: parallelize={par} with eval.gpus={v['eval']['gpus']}")
     for o in r.of("Notebook"):
-        check(f"Notebook/{o['metadata']['name']}", o["spec"]["template"]["spec"]["containers"][0], v["notebook"]["gpus"])
+        check(f"Notebook/{o['metadata']['name']}", pod_spec(o)["containers"][0], v["notebook"]["gpus"])
     s = v["serving"]
     for d in r.of("Deployment"):
-        (c,) = d["spec"]["template"]["spec"]["containers"]
+        (c,) = pod_spec(d)["containers"]
         where = f"Deployment/{d['metadata']['name']}"
         check(where, c, s["tensorParallelSize"])
         if d["spec"].get("replicas") != s["replicas"]:
@@ -418,7 +402,7 @@ def launcher_command(r: Render) -> list[str]:
         want += [f"{CONFIG_PATH}/launch.py", "train", f"{CONFIG_PATH}/train.yaml"]
         if cmd != want:
             out.append(f"{where}: launcher runs {cmd}, expected {want}")
-        spec = dj["spec"]["worker"]["template"]["spec"]
+        spec = pod_spec(dj)
         (c,) = spec["containers"]
         if c.get("name") != "worker":
             out.append(f"{where}: the controller runs the container named 'worker', not {c.get('name')!r}")
@@ -833,7 +817,7 @@ def vllm_routes(r: Render) -> list[str]:
         for p in svc["spec"].get("ports") or []:
             svc_port[svc["metadata"]["name"]] = (p.get("port"), p.get("targetPort"))
     for d in r.of("Deployment"):
-        (c,) = d["spec"]["template"]["spec"]["containers"]
+        (c,) = pod_spec(d)["containers"]
         where = f"Deployment/{d['metadata']['name']}"
         f = flags((c.get("args") or [])[1:])
         port = int(f.get("port", 8000)) if str(f.get("port", "8000")).isdigit() else f.get("port")
@@ -897,8 +881,8 @@ def vllm_routes(r: Render) -> list[str]:
                     elif int(p) != svc_port[host][0]:
                         out.append(f"helm test calls port {p}, the Service listens on {svc_port[host][0]}")
                     dep = r.of("Deployment")
-                    denv = {e.get("name") for d in dep for e in d["spec"]["template"]["spec"]["containers"][0].get("env") or []}
-                    dargs = {k for d in dep for k in flags(d["spec"]["template"]["spec"]["containers"][0].get("args", [])[1:])}
+                    denv = {e.get("name") for d in dep for e in pod_spec(d)["containers"][0].get("env") or []}
+                    dargs = {k for d in dep for k in flags(pod_spec(d)["containers"][0].get("args", [])[1:])}
                     why = _route_ok(table, method, path, denv, dargs)
                     if why:
                         out.append(f"helm test: {why}")
@@ -919,7 +903,7 @@ def served_model(r: Render) -> list[str]:
     merged = model_source(v, s["model"], False)[0]
     want = s["servedModelName"] or merged.rsplit("/", 1)[-1]
     for d in r.of("Deployment"):
-        f = flags(d["spec"]["template"]["spec"]["containers"][0].get("args", [])[1:])
+        f = flags(pod_spec(d)["containers"][0].get("args", [])[1:])
         names = [str(f.get("lora-modules", "")).split("=", 1)[0]] if s["lora"] else [f.get("served-model-name")]
         if "served-model-name" in s["extraArgs"] or "lora-modules" in s["extraArgs"]:
             continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from . import helm
 from .chart import STAGES, presets
+from .pipeline import pod_templates  # noqa: F401 - the one pod-spec locator, for the tests
 
 PRESETS = presets()
 ALL_STAGES = "stages={" + ",".join(STAGES) + "}"
@@ -34,20 +35,3 @@ def one(objects, kind: str) -> dict:
     found = [o for o in objects if o["kind"] == kind]
     assert len(found) == 1, f"expected one {kind}, got {[o['metadata']['name'] for o in found]}"
     return found[0]
-
-
-def pod_templates(objects):
-    """(object, pod spec, pod metadata or None) of every pod the objects create."""
-    for o in objects:
-        k = o["kind"]
-        if k == "DeepSpeedJob":
-            t = o["spec"]["worker"]["template"]
-            yield o, t["spec"], t.get("metadata")
-        elif k == "Notebook":
-            yield o, o["spec"]["template"]["spec"], None
-        elif k in ("Job", "Deployment"):
-            t = o["spec"]["template"]
-            yield o, t["spec"], t.get("metadata")
-        elif k == "Pod":
-            yield o, o["spec"], o["metadata"]
-

@@ -24,6 +24,7 @@ import commands
 import waits
 from chartkit import helm, k8s
 from chartkit.chart import ROOT, presets
+from chartkit.pipeline import pod_templates
 from kube import diff
 
 # --- recorded object states --------------------------------------------------------------
@@ -537,16 +538,6 @@ def render(values: str, major: str = "3", sets: tuple[str, ...] = ()) -> tuple[d
     return helm.render(helm.Release(values=(values,), sets=sets, major=major, name="ci"))
 
 
-def pod_specs(objects):
-    for o in objects:
-        if o["kind"] == "Notebook":
-            yield o, o["spec"]["template"]["spec"]
-        elif o["kind"] in ("Job", "Deployment"):
-            yield o, o["spec"]["template"]["spec"]
-        elif o["kind"] == "Pod":
-            yield o, o["spec"]
-
-
 def test_overlays_are_not_presets():
     assert not {Path(v).name for v in OVERLAYS} & set(presets())
 
@@ -570,7 +561,7 @@ def test_overlay_objects_pass_the_kubernetes_schemas(values, version):
 def test_overlay_requests_no_gpu_and_fits_a_ci_runner(values):
     """No extended resource at all; requests small enough for a 4-CPU, 16 GB GitHub runner
     that also runs the kind control plane."""
-    for o, spec in pod_specs(render(values)):
+    for o, spec, _ in pod_templates(render(values)):
         for c in spec["containers"]:
             res = c.get("resources", {})
             for part in ("requests", "limits"):
