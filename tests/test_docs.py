@@ -11,7 +11,7 @@ import yaml
 from chartkit import helm, pipeline
 from chartkit.chart import ROOT
 from chartkit.pipeline import pod_spec
-from chartkit.testkit import one, render
+from harness.testkit import one, render
 
 README = (ROOT / "README.md").read_text()
 

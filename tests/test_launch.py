@@ -12,7 +12,7 @@ import yaml
 
 from chartkit.chart import ROOT
 from chartkit.pipeline import pod_spec
-from chartkit.testkit import PRESETS, one, render
+from harness.testkit import PRESETS, one, render
 
 spec = importlib.util.spec_from_file_location("chart_launch", ROOT / "files" / "launch.py")
 launch = importlib.util.module_from_spec(spec)

@@ -9,7 +9,7 @@ import yaml
 from chartkit import pipeline
 from chartkit.chart import ROOT, STAGES
 from chartkit.pipeline import pod_spec
-from chartkit.testkit import PRESETS, one, pod_templates, rel, render
+from harness.testkit import PRESETS, one, pod_templates, rel, render
 
 NAMES_LONG = "team-a-llama-3-1-70b-instruct-sft-experiment-no-42"  # Helm allows 53
 NAME_RELEASES = ("llama31-a", "llama31-b", NAMES_LONG, NAMES_LONG + "x")

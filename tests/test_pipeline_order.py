@@ -22,7 +22,7 @@ import yaml
 
 from chartkit import helm
 from chartkit.chart import ROOT, STAGES
-from chartkit.testkit import PRESETS, pod_templates, rel, render
+from harness.testkit import PRESETS, pod_templates, rel, render
 
 spec = importlib.util.spec_from_file_location("chart_launch_order", ROOT / "files" / "launch.py")
 launch = importlib.util.module_from_spec(spec)

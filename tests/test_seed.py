@@ -5,7 +5,7 @@ import pytest
 
 from chartkit import helm, pipeline
 from chartkit.pipeline import pod_spec
-from chartkit.testkit import one, rel, render
+from harness.testkit import one, rel, render
 
 # Keys every seed training config shares (sft-8b-config.yaml, dpo-8b-config.yaml, …).
 COMMON = {

@@ -6,7 +6,7 @@ list of problems ([] when it holds). Three drivers run the same functions:
                                      presets x methods x stages x releases;
   * tests/test_values_surface.py     every leaf of values.yaml changed;
   * tests/test_fuzz_values.py        every schema-valid Hypothesis example
-                                     (chartkit.fuzz.check).
+                                     (harness.fuzz.check).
 
 Each invariant states what a reviewer would check by hand, computed from the
 values independently of the chart's helpers (the path plan below is the
@@ -26,8 +26,8 @@ from pathlib import Path
 
 import yaml
 
-from .chart import ROOT, STAGES
-from .pipeline import pod_spec, pod_templates
+from chartkit.chart import ROOT, STAGES
+from chartkit.pipeline import pod_spec, pod_templates
 
 DEFAULTS_FILE = ROOT / "values.yaml"
 ROUTES = ROOT / "tests" / "peer" / "vllm_routes.json"
@@ -390,7 +390,7 @@ def launcher_command(r: Render) -> list[str]:
     which runs llamafactory.launcher), both files are in the ConfigMap the
     worker mounts at <config>, and the hostfile has one line per worker with
     one slot per GPU."""
-    from . import launcher
+    from chartkit import launcher
 
     out, t = [], r.values["training"]
     for dj in r.of("DeepSpeedJob"):

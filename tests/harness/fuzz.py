@@ -20,7 +20,7 @@ What lives here:
     as different types, and what the API server refuses on sight.
   * `minimize`: a greedy shrinker of failures logged by a survey
     (FUZZ_COLLECT, see the test module):
-        PYTHONPATH=scripts .venv/bin/python -m chartkit.fuzz minimize out/fuzz/failures.jsonl
+        PYTHONPATH=scripts:tests .venv/bin/python -m harness.fuzz minimize out/fuzz/failures.jsonl
 """
 from __future__ import annotations
 
@@ -38,8 +38,8 @@ import jsonschema
 import yaml
 from hypothesis import strategies as st
 
-from . import helm, k8s
-from .chart import ROOT, STAGES
+from chartkit import helm, k8s
+from chartkit.chart import ROOT, STAGES
 
 SCHEMA = json.loads((ROOT / "values.schema.json").read_text())
 DEFAULTS = yaml.safe_load((ROOT / "values.yaml").read_text())
@@ -843,10 +843,11 @@ def manifest_problems(objects) -> list[Problem]:
 def apiserver_problems(objects) -> list[Problem]:
     """What the API server refuses that no JSON schema says: duplicate volume
     names, duplicate or dangling volume mounts, a Deployment whose selector does
-    not select its own pods, and the rules of chartkit.invariants.apiserver_rules
+    not select its own pods, and the rules of harness.invariants.apiserver_rules
     (name formats, label and annotation syntax, Service -> selector -> port, ...)."""
+    from chartkit.pipeline import pod_templates
+
     from .invariants import apiserver_rules
-    from .pipeline import pod_templates
     out = [Problem(f"apiserver {_rule_kind(m)}", m) for m in apiserver_rules(objects)]
     for o, spec, _meta in pod_templates(objects):
         what = f"{o['kind']}/{o['metadata']['name']}"
@@ -880,7 +881,7 @@ def _rule_kind(message: str) -> str:
 
 
 def invariant_problems(objects, values: dict) -> list[Problem]:
-    """chartkit.invariants over a render of schema-valid values (the API-server
+    """harness.invariants over a render of schema-valid values (the API-server
     rules run in apiserver_problems)."""
     from . import invariants
     found = invariants.check(invariants.Render(tuple(objects), values, RELEASE),

@@ -2,9 +2,9 @@
 overrides, rendered once per process (chartkit.helm caches)."""
 from __future__ import annotations
 
-from . import helm
-from .chart import STAGES, presets
-from .pipeline import pod_templates  # noqa: F401 - the one pod-spec locator, for the tests
+from chartkit import helm
+from chartkit.chart import STAGES, presets
+from chartkit.pipeline import pod_templates  # noqa: F401 - the one pod-spec locator, for the tests
 
 PRESETS = presets()
 ALL_STAGES = "stages={" + ",".join(STAGES) + "}"
@@ -26,7 +26,7 @@ def render(*args, **kwargs) -> tuple[dict, ...]:
 
 
 def load(r: helm.Release):
-    """A release rendered as chartkit.invariants sees it: its objects and the values that made them."""
+    """A release rendered as harness.invariants sees it: its objects and the values that made them."""
     from .invariants import Render, values_of
     return Render(helm.render(r), values_of(r.values, r.sets, r.set_json), r.name)
 
