@@ -1,4 +1,4 @@
-"""The invariants (tests/harness/invariants.py) over the presets: every preset with
+"""The invariants (tests/harness/invariants/) over the presets: every preset with
 every stage, a set of variants that switch on each conditional branch, and
 pairs of renders that share one PVC (presets x methods x stages x two release
 names). The same functions run over every changed leaf of values.yaml

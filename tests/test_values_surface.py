@@ -1,7 +1,7 @@
 """Every option a values file offers reaches the rendered objects: each leaf of
 values.yaml is changed to another valid value and the render must change.
 A value that changes nothing is dead (or documented wrongly). With the leaf
-changed, every invariant (tests/harness/invariants.py) still holds, and the pair
+changed, every invariant (tests/harness/invariants/) still holds, and the pair
 before/after obeys the upgrade rule."""
 import json
 
