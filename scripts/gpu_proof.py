@@ -49,6 +49,10 @@ Two steps, because Helm and the GPU are rarely on one machine:
 Measurement-only settings, the same for every run: logging every step,
 token counting on, max_steps bounded. Throughput is the
 steady state between step WARMUP and the last step.
+
+One file over 400 lines on purpose: a single self-contained device script, run on a GPU
+machine from a bare copy of scripts/, whose render, run and plot steps share RUNS and the
+measurement code (the offline tests read RUNS, STEPS and CHART_EQUIVALENT from it).
 """
 from __future__ import annotations
 
