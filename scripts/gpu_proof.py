@@ -49,6 +49,10 @@ Two steps, because Helm and the GPU are rarely on one machine:
 Measurement-only settings, the same for every run: logging every step,
 token counting on, max_steps bounded. Throughput is the
 steady state between step WARMUP and the last step.
+
+One file over 400 lines on purpose: a single self-contained device script, run on a GPU
+machine from a bare copy of scripts/, whose render, run and plot steps share RUNS and the
+measurement code (the offline tests read RUNS, STEPS and CHART_EQUIVALENT from it).
 """
 from __future__ import annotations
 
@@ -445,8 +449,9 @@ def summarise(name: str, log: list[dict], seconds: float, smi: SmiSampler, rc: i
 
 def container_env(obj: dict) -> dict:
     """The plain-valued environment of the rendered container (e.g. PYTORCH_CUDA_ALLOC_CONF)."""
-    spec = obj["spec"]["worker"]["template"]["spec"] if obj["kind"] == "DeepSpeedJob" else obj["spec"]["template"]["spec"]
-    return {e["name"]: e["value"] for e in spec["containers"][0].get("env", [])
+    from chartkit.pipeline import pod_spec
+
+    return {e["name"]: e["value"] for e in pod_spec(obj)["containers"][0].get("env", [])
             if "value" in e and e["name"] not in ("HOME", "HF_HOME")}
 
 

@@ -2,7 +2,7 @@
 """Write tests/peer/vllm_routes.json: the HTTP routes of `vllm serve` (the
 OpenAI-compatible server) of the pinned vLLM version, read from vLLM's own
 source, so that tests can check every URL the chart's probes and `helm test`
-call (chartkit.invariants.vllm_routes) without vLLM.
+call (harness.invariants.vllm_routes) without vLLM.
 
     python scripts/vllm_routes.py            # write the table
     python scripts/vllm_routes.py --check    # exit 1 if it is stale

@@ -17,7 +17,7 @@ import yaml
 
 import gpu_proof
 from chartkit.chart import ROOT
-from chartkit.testkit import one, render
+from harness.testkit import one, render
 
 RESULTS = json.loads((ROOT / "tests/gpu/card-defaults-results.json").read_text())
 DOC = (ROOT / "docs/gpu-card-defaults.md").read_text()

@@ -37,12 +37,12 @@ import yaml
 try:
     from chartkit import helm
     from chartkit.chart import ROOT, STAGES
-    from chartkit.testkit import PRESETS, pod_templates, rel
+    from harness.testkit import PRESETS, pod_templates, rel
 except ImportError:  # run as a script (--install) without pytest's pythonpath
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
     from chartkit import helm
     from chartkit.chart import ROOT, STAGES
-    from chartkit.testkit import PRESETS, pod_templates, rel
+    from harness.testkit import PRESETS, pod_templates, rel
 
 CHECKOV_VERSION = "3.3.30"
 TOOL = ROOT / ".tools" / f"checkov-{CHECKOV_VERSION}"

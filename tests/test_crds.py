@@ -11,7 +11,7 @@ import pytest
 
 from chartkit import k8s
 from chartkit.chart import ROOT, STAGES, load_yaml
-from chartkit.testkit import PRESETS, rel, render
+from harness.testkit import PRESETS, rel, render
 
 CRDS = {p.name: load_yaml(p.read_text()) for p in sorted((ROOT / "tests/crds").glob("*.yaml"))}
 KIND = {c["spec"]["names"]["kind"]: c for c in CRDS.values()}

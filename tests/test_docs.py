@@ -10,7 +10,8 @@ import yaml
 
 from chartkit import helm, pipeline
 from chartkit.chart import ROOT
-from chartkit.testkit import one, render
+from chartkit.pipeline import pod_spec
+from harness.testkit import one, render
 
 README = (ROOT / "README.md").read_text()
 
@@ -54,7 +55,7 @@ def test_preset_table_covers_the_seed_rows():
 def test_preset_table_matches_the_render(preset, stage, gpus, card, memory, shm):
     objects = render(preset, stage)
     io = pipeline.stage_io(stage, objects)
-    spec = one(objects, "DeepSpeedJob")["spec"]["worker"]["template"]["spec"]
+    spec = pod_spec(one(objects, "DeepSpeedJob"))
     assert io.gpus == int(gpus)
     assert spec["containers"][0]["resources"]["limits"]["memory"] == f"{memory}Gi"
     assert [v for v in spec["volumes"] if v["name"] == "dshm"][0]["emptyDir"]["sizeLimit"] == f"{shm}Gi"

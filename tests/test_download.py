@@ -9,7 +9,7 @@ import pytest
 
 from chartkit import pipeline
 from chartkit.chart import ROOT
-from chartkit.testkit import render
+from harness.testkit import render
 
 spec = importlib.util.spec_from_file_location("download", ROOT / "files" / "download.py")
 download = importlib.util.module_from_spec(spec)

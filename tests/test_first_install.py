@@ -8,6 +8,7 @@ import pytest
 
 from chartkit import helm
 from chartkit.chart import ROOT
+from chartkit.pipeline import pod_spec
 
 
 def objects(*sets, major="3", values=()):
@@ -84,11 +85,11 @@ def test_conventional_pod_shape_is_exactly_the_examples(sets, major):
     count; the restricted default keeps HOME=/tmp and its own security context."""
     for stage in ("sft", "dpo"):
         dj = one(objects(f"stages={{{stage}}}", "training.podShape=conventional", *sets, major=major), "DeepSpeedJob")
-        (c,) = dj["spec"]["worker"]["template"]["spec"]["containers"]
+        (c,) = pod_spec(dj)["containers"]
         assert c["securityContext"] == CONVENTIONAL
         assert "HOME" not in {e["name"] for e in c["env"]}
         dflt = one(objects(f"stages={{{stage}}}", *sets, major=major), "DeepSpeedJob")
-        (d,) = dflt["spec"]["worker"]["template"]["spec"]["containers"]
+        (d,) = pod_spec(dflt)["containers"]
         assert d["securityContext"] != CONVENTIONAL and {"name": "HOME", "value": "/tmp"} in d["env"]
 
 
@@ -101,6 +102,6 @@ def test_remote_ranks_get_the_controllers_environment_file(shape, major):
     is /root already). One worker launches locally and needs no file."""
     for workers, want in ((1, None), (2, "/root/.deepspeed_env" if shape == "restricted" else None)):
         dj = one(objects(f"training.workers={workers}", f"training.podShape={shape}", major=major), "DeepSpeedJob")
-        (c,) = dj["spec"]["worker"]["template"]["spec"]["containers"]
+        (c,) = pod_spec(dj)["containers"]
         env = {e["name"]: e.get("value") for e in c["env"]}
         assert env.get("DS_ENV_FILE") == want, (workers, env.get("DS_ENV_FILE"))

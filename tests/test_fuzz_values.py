@@ -5,7 +5,7 @@ times in ten, a random list of stages; now and then the setting a leaf needs to
 matter, e.g. training.rdma.enabled) on one of the presets 8b, 8b-2xdp,
 70b-4xdp and 70b-4xdp-qlora, passes them with --set-json and renders with Helm
 3 and Helm 4. Strategies come from values.schema.json node by node
-(chartkit/fuzz.py). The oracle is jsonschema on the values Helm merges (chart
+(tests/harness/fuzz/). The oracle is jsonschema on the values Helm merges (chart
 defaults, preset, --set-json; null deletes a default key):
 
   * values the schema accepts render, or fail with the chart's own message
@@ -17,7 +17,7 @@ defaults, preset, --set-json; null deletes a default key):
     nothing the API server refuses on sight (duplicate volumes or mount paths,
     a Deployment selector that misses its pods);
   * what renders from schema-valid values keeps every invariant of
-    chartkit/invariants.py (path chain, GPU arithmetic, launcher, ConfigMap
+    tests/harness/invariants/ (path chain, GPU arithmetic, launcher, ConfigMap
     and volume wiring, secret flow, vLLM routes, served model, labels; the
     API-server rules run with the checks above), as the presets and every
     changed leaf do (test_invariants.py, test_values_surface.py);
@@ -44,7 +44,7 @@ Survey mode: FUZZ_COLLECT=out/fuzz/failures.jsonl logs every failing example
 instead of failing, so that one run spends its whole budget exploring; then
 shrink one example per kind of bug with
 
-    PYTHONPATH=scripts .venv/bin/python -m chartkit.fuzz minimize out/fuzz/failures.jsonl
+    PYTHONPATH=scripts:tests .venv/bin/python -m harness.fuzz minimize out/fuzz/failures.jsonl
 
 The free-form nodes the chart copies verbatim into pods (affinity,
 tolerations, security contexts, extra volume sources, valueFrom; the schema
@@ -62,14 +62,14 @@ import pytest
 from hypothesis import HealthCheck, Phase, event, example, given, note, settings
 from hypothesis import strategies as st
 
-from chartkit import fuzz
+from harness import fuzz
 
 PROFILE = os.environ.get("FUZZ_PROFILE", "ci")
 # The CI profile draws only valid Kubernetes fragments for the free-form nodes that are still
 # typed "object" (see Open below): whether its fixed examples reach a wrong shape must not
 # decide CI. The long profile (make fuzz) draws both.
-fuzz.PASSTHROUGH_MODE = os.environ.get("FUZZ_PASSTHROUGH", "mixed" if PROFILE == "long" else "k8s")
-if fuzz.PASSTHROUGH_MODE not in ("mixed", "k8s", "raw"):
+fuzz.passthrough.PASSTHROUGH_MODE = os.environ.get("FUZZ_PASSTHROUGH", "mixed" if PROFILE == "long" else "k8s")
+if fuzz.passthrough.PASSTHROUGH_MODE not in ("mixed", "k8s", "raw"):
     raise pytest.UsageError("FUZZ_PASSTHROUGH: mixed (the long profile's default), k8s (CI's) or raw")
 COLLECT = os.environ.get("FUZZ_COLLECT")
 if PROFILE == "long":

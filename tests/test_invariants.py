@@ -1,4 +1,4 @@
-"""The invariants (chartkit/invariants.py) over the presets: every preset with
+"""The invariants (tests/harness/invariants/) over the presets: every preset with
 every stage, a set of variants that switch on each conditional branch, and
 pairs of renders that share one PVC (presets x methods x stages x two release
 names). The same functions run over every changed leaf of values.yaml
@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from chartkit import helm
-from chartkit import invariants as inv
 from chartkit.chart import ROOT, STAGES
-from chartkit.testkit import PRESETS, load, rel
+from harness import invariants as inv
+from harness.testkit import PRESETS, load, rel
 
 RELEASES = ("llama31-a", "team-b-llama-3-1-70b-instruct-sft-experiment-no-42")
 # Settings that switch on a branch of the templates, each layered on every preset.

@@ -2,7 +2,7 @@
 merge containers: its choices against temporary output directories with complete, partial
 and finished checkpoints laid out as transformers 5.6 + DeepSpeed 0.19.8 write them (the
 drills of tests/gpu/worst-case-results.json ran the same code on a GPU), and its wiring
-into the rendered objects."""
+into the rendered objects. Its merge steps are in tests/test_launch_merge.py."""
 import importlib.util
 import json
 import sys
@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from chartkit.chart import ROOT
-from chartkit.testkit import PRESETS, one, render
+from chartkit.pipeline import pod_spec
+from harness.testkit import PRESETS, one, render
 
 spec = importlib.util.spec_from_file_location("chart_launch", ROOT / "files" / "launch.py")
 launch = importlib.util.module_from_spec(spec)
@@ -203,72 +204,6 @@ def test_only_rank_0_records_the_settings(tmp_path):
     assert (tmp_path / "a" / launch.RUN).is_file() and not list((tmp_path / "a").glob(".run-*"))
 
 
-# ------------------------------------------------------------------ merge
-
-def merge_cfg(tmp_path):
-    adapter = tmp_path / "saves" / "sft"
-    adapter.mkdir(parents=True)
-    (adapter / "adapter_model.safetensors").write_bytes(b"adapter v1")
-    config = tmp_path / "merge.yaml"
-    config.write_text(yaml.safe_dump({"adapter_name_or_path": str(adapter), "export_dir": str(tmp_path / "models" / "m-sft")}))
-    return config, adapter, tmp_path / "models" / "m-sft"
-
-
-# A stand-in for `llamafactory-cli export` that writes the export_dir of the config it is given
-# (shard by shard) and exits with the code asked for: the launcher's own logic is under test.
-FAKE_EXPORT = ("import sys, yaml, pathlib; d = pathlib.Path(yaml.safe_load(open(sys.argv[1]))['export_dir']); "
-               "d.mkdir(parents=True); (d / 'config.json').write_text('{}'); (d / 'model-1.safetensors').write_text('x'); "
-               "sys.exit(int(EXIT))")
-
-
-def exporter(code):
-    return (sys.executable, "-c", FAKE_EXPORT.replace("EXIT", str(code)))
-
-
-def test_merge_writes_to_a_temp_dir_and_renames_on_success(tmp_path):
-    config, _, final = merge_cfg(tmp_path)
-    assert launch.export(str(config), cli=exporter(0)) == 0
-    assert sorted(p.name for p in final.iterdir()) == [".merged-from", "config.json", "model-1.safetensors"]
-    assert not final.with_name("m-sft.partial").exists()
-
-
-def test_a_failed_merge_leaves_the_served_model_alone(tmp_path):
-    config, adapter, final = merge_cfg(tmp_path)
-    assert launch.export(str(config), cli=exporter(0)) == 0
-    served = {p.name: p.read_bytes() for p in final.iterdir()}
-    (adapter / "adapter_model.safetensors").write_bytes(b"adapter v2, retrained")
-    assert launch.export(str(config), cli=exporter(1)) == 1
-    assert {p.name: p.read_bytes() for p in final.iterdir()} == served
-
-
-def test_a_leftover_partial_merge_is_removed_before_merging_again(tmp_path):
-    config, _, final = merge_cfg(tmp_path)
-    partial = final.with_name("m-sft.partial")
-    partial.mkdir(parents=True)
-    (partial / "model-7.safetensors").write_text("half")
-    assert launch.export(str(config), cli=exporter(0)) == 0
-    assert not partial.exists() and not (final / "model-7.safetensors").exists()
-
-
-def test_a_merge_of_the_same_adapter_is_skipped_and_a_new_adapter_merged_again(tmp_path, capsys):
-    config, adapter, final = merge_cfg(tmp_path)
-    assert launch.export(str(config), cli=exporter(0)) == 0
-    assert launch.export(str(config), cli=exporter(1)) == 0  # the exporter is never called
-    assert "llama-factory-launch: skip:" in capsys.readouterr().out
-    (adapter / "adapter_model.safetensors").write_bytes(b"adapter v2, a different size")
-    assert launch.decide_export(yaml.safe_load(config.read_text()))["action"] == "merge"
-    assert launch.export(str(config), cli=exporter(0)) == 0
-    assert json.loads((final / ".merged-from").read_text())["files"]["adapter_model.safetensors"][0] == len(
-        b"adapter v2, a different size")
-
-
-def test_an_export_dir_the_chart_did_not_finish_is_merged_again(tmp_path):
-    config, _, final = merge_cfg(tmp_path)
-    final.mkdir(parents=True)
-    (final / "model-1.safetensors").write_text("from an older, non-atomic merge")
-    assert launch.decide_export(yaml.safe_load(config.read_text()))["action"] == "merge"
-
-
 # ------------------------------------------------------ partial checkpointing
 
 def test_the_launchers_key_is_taken_out_of_the_config_and_checked():
@@ -404,7 +339,7 @@ def test_the_deepspeedjob_runs_the_launcher_step_from_its_configmap(preset):
     assert dj["spec"]["config"]["localRank"] is False
     cm = next(o for o in objs if o["kind"] == "ConfigMap" and "train.yaml" in o["data"])
     assert cm["data"]["launch.py"] == (ROOT / "files" / "launch.py").read_text()
-    env = {e["name"]: e.get("value") for e in dj["spec"]["worker"]["template"]["spec"]["containers"][0]["env"]}
+    env = {e["name"]: e.get("value") for e in pod_spec(dj)["containers"][0]["env"]}
     assert env["PYTORCH_CUDA_ALLOC_CONF"] == "expandable_segments:True"
 
 
@@ -426,5 +361,5 @@ def test_save_total_limit_follows_the_value(sets, expected):
 
 def test_an_empty_alloc_conf_sets_no_variable():
     dj = one(render("8b.yaml", "sft", "training.cudaAllocConf="), "DeepSpeedJob")
-    names = [e["name"] for e in dj["spec"]["worker"]["template"]["spec"]["containers"][0]["env"]]
+    names = [e["name"] for e in pod_spec(dj)["containers"][0]["env"]]
     assert "PYTORCH_CUDA_ALLOC_CONF" not in names

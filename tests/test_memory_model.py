@@ -13,7 +13,7 @@ import pytest
 
 from chartkit import helm
 from chartkit.chart import ROOT
-from chartkit.testkit import PRESETS, one, render
+from harness.testkit import PRESETS, one, render
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import gpu_proof  # noqa: E402

@@ -9,7 +9,7 @@ import yaml
 
 from chartkit import helm
 from chartkit.chart import ROOT, VALUES_DIR, presets
-from chartkit.testkit import rel, render
+from harness.testkit import rel, render
 
 MODELS = yaml.safe_load((ROOT / "files/models.yaml").read_text())
 FACTS = ("parametersBillion", "numLayers", "hiddenSize", "numAttentionHeads", "numKeyValueHeads", "vocabSize")

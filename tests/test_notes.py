@@ -11,7 +11,7 @@ import pytest
 
 from chartkit import helm
 from chartkit.chart import ROOT, STAGES
-from chartkit.testkit import PRESETS
+from harness.testkit import PRESETS
 
 FULL = ("training.method=full", "training.gpusPerWorker=4", "training.deepspeed.zeroStage=3", "common.gpu.memoryGiB=80")
 # (values files, --set arguments) of the releases whose NOTES are read.

@@ -6,9 +6,9 @@ import re
 import pytest
 import yaml
 
-from chartkit import invariants as inv
 from chartkit.chart import ROOT, STAGES
-from chartkit.testkit import PRESETS, load, pod_templates, rel, render
+from harness import invariants as inv
+from harness.testkit import PRESETS, load, pod_templates, rel, render
 
 TEAM = yaml.safe_load((ROOT / "values/team-example.yaml").read_text())["common"]
 GPU = "nvidia.com/gpu"

@@ -8,7 +8,8 @@ import yaml
 
 from chartkit import pipeline
 from chartkit.chart import ROOT, STAGES
-from chartkit.testkit import PRESETS, one, pod_templates, rel, render
+from chartkit.pipeline import pod_spec
+from harness.testkit import PRESETS, one, pod_templates, rel, render
 
 NAMES_LONG = "team-a-llama-3-1-70b-instruct-sft-experiment-no-42"  # Helm allows 53
 NAME_RELEASES = ("llama31-a", "llama31-b", NAMES_LONG, NAMES_LONG + "x")
@@ -62,7 +63,7 @@ def test_full_fine_tuning_feeds_dpo_eval_and_serve_directly():
 @pytest.mark.parametrize("stage", ["sft", "dpo"])
 def test_gpu_limit_is_slots_per_worker(preset, stage):
     dj = one(render(preset, stage), "DeepSpeedJob")
-    (c,) = dj["spec"]["worker"]["template"]["spec"]["containers"]
+    (c,) = pod_spec(dj)["containers"]
     assert c["resources"]["limits"]["nvidia.com/gpu"] == dj["spec"]["config"]["slotsPerWorker"]
     assert c["resources"]["requests"]["nvidia.com/gpu"] == dj["spec"]["config"]["slotsPerWorker"]
 
@@ -81,7 +82,7 @@ def _mib(q):
 @pytest.mark.parametrize("stage", STAGES)
 def test_pods_have_resources_labels_and_sized_shm(preset, stage):
     for obj, spec, meta in pod_templates(render(preset, stage)):
-        if meta is not None:
+        if meta:  # a Notebook's pod template carries no metadata
             assert POD_LABELS <= set(meta["labels"]), obj["metadata"]["name"]
         assert LABELS <= set(obj["metadata"]["labels"])
         vols = {v["name"]: v for v in spec.get("volumes", [])}

@@ -6,7 +6,7 @@ import yaml
 
 from chartkit import helm
 from chartkit.chart import STAGE_KINDS, STAGES
-from chartkit.testkit import ALL_STAGES, PRESETS, rel, render
+from harness.testkit import ALL_STAGES, PRESETS, rel, render
 
 MAJORS = helm.MAJORS
 LINTED = PRESETS + ["8b-2xdp.yaml team-example.yaml", "8b-2xdp.yaml image-upstream.yaml"]

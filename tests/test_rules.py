@@ -13,8 +13,8 @@ import json
 import pytest
 
 from chartkit import helm
-from chartkit import invariants as inv
 from chartkit.chart import ROOT
+from harness import invariants as inv
 
 SCHEMA = json.loads((ROOT / "values.schema.json").read_text())
 RULE_MSG = "llama-factory: invalid values"

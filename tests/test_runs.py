@@ -6,7 +6,7 @@ import pytest
 
 from chartkit import helm
 from chartkit.pipeline import stage_io
-from chartkit.testkit import PRESETS, rel
+from harness.testkit import PRESETS, rel
 
 TRAINED = ("sft", "merge-sft", "dpo", "merge-dpo", "eval")
 

@@ -10,7 +10,7 @@ import pytest
 
 from chartkit import k8s
 from chartkit.chart import ROOT, STAGES
-from chartkit.testkit import PRESETS, rel, render
+from harness.testkit import PRESETS, rel, render
 
 OVERLAID = [(p, ()) for p in PRESETS] + [("8b-2xdp.yaml", ("values/team-example.yaml",)),
                                          ("8b-2xdp.yaml", ("values/image-upstream.yaml",))]

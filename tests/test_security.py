@@ -10,7 +10,7 @@ import yaml
 
 from chartkit import helm
 from chartkit.chart import ROOT, STAGES
-from chartkit.testkit import PRESETS, one, pod_templates, rel, render
+from harness.testkit import PRESETS, one, pod_templates, rel, render
 
 VALUES = yaml.safe_load((ROOT / "values.yaml").read_text())
 MULTI = VALUES["training"]["multiWorkerSecurityContext"]

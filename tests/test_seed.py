@@ -4,7 +4,8 @@ the DeepSpeed file of the 1-GPU job, host memory) — those are checked too."""
 import pytest
 
 from chartkit import helm, pipeline
-from chartkit.testkit import one, rel, render
+from chartkit.pipeline import pod_spec
+from harness.testkit import one, rel, render
 
 # Keys every seed training config shares (sft-8b-config.yaml, dpo-8b-config.yaml, …).
 COMMON = {
@@ -94,6 +95,6 @@ def test_70b_adapter_never_overwrites_the_8b_one():
 @pytest.mark.parametrize("preset", ["8b.yaml", "8b-2xdp.yaml"])
 def test_8b_host_memory_can_load_the_model(preset):
     """The seed's 8 Gi limit cannot hold 16 GB of weights; the presets can."""
-    c = one(render(preset, "sft"), "DeepSpeedJob")["spec"]["worker"]["template"]["spec"]["containers"][0]
+    c = pod_spec(one(render(preset, "sft"), "DeepSpeedJob"))["containers"][0]
     assert int(c["resources"]["limits"]["memory"].removesuffix("Gi")) >= 64
     assert int(c["resources"]["limits"]["cpu"]) >= 16  # preprocessing_num_workers: 16

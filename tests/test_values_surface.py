@@ -1,7 +1,7 @@
 """Every option a values file offers reaches the rendered objects: each leaf of
 values.yaml is changed to another valid value and the render must change.
 A value that changes nothing is dead (or documented wrongly). With the leaf
-changed, every invariant (chartkit/invariants.py) still holds, and the pair
+changed, every invariant (tests/harness/invariants/) still holds, and the pair
 before/after obeys the upgrade rule."""
 import json
 
@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from chartkit import helm
-from chartkit import invariants as inv
 from chartkit.chart import ROOT
+from harness import invariants as inv
 
 VALUES = yaml.safe_load((ROOT / "values.yaml").read_text())
 SCHEMA = json.loads((ROOT / "values.schema.json").read_text())

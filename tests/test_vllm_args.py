@@ -5,9 +5,9 @@ Needs no vLLM install, so it always runs."""
 import pytest
 import yaml
 
-from chartkit import vllm_args
 from chartkit.chart import ROOT
-from chartkit.testkit import PRESETS, one, rel, render
+from harness import vllm_args
+from harness.testkit import PRESETS, one, rel, render
 
 TABLE = vllm_args.load_table()
 VARIANTS = {

@@ -2,13 +2,13 @@
 scripts/vllm_routes.py from the released wheel of the pinned vLLM) is the one
 of the image the chart runs, and the reader finds what vLLM's server module
 registers; the probes and helm-test URLs are checked against it by
-chartkit.invariants.vllm_routes (tests/test_invariants.py)."""
+harness.invariants.vllm_routes (tests/test_invariants.py)."""
 import sys
 
 import yaml
 
-from chartkit import invariants as inv
 from chartkit.chart import ROOT
+from harness import invariants as inv
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import vllm_routes  # noqa: E402

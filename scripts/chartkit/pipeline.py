@@ -31,14 +31,29 @@ def config_data(objects, key: str) -> dict:
     return json.loads(text) if key.endswith(".json") else yaml.safe_load(text)
 
 
+def pod_templates(objects):
+    """(object, pod spec, pod template metadata) of every pod the objects create: a
+    DeepSpeedJob's workers, a Notebook's, Job's or Deployment's template, a bare Pod (its own
+    metadata); other kinds create none. A spec or metadata the object lacks reads as {}.
+    The harness's one pod-spec locator (scripts, tests, invariants and fuzzer use it)."""
+    for o in objects:
+        kind = o.get("kind")
+        if kind == "DeepSpeedJob":
+            t = o["spec"]["worker"]["template"]
+        elif kind in ("Notebook", "Job", "Deployment"):
+            t = o["spec"]["template"]
+        elif kind == "Pod":
+            t = o
+        else:
+            continue
+        yield o, t.get("spec") or {}, t.get("metadata") or {}
+
+
 def pod_spec(obj: dict) -> dict:
-    if obj["kind"] == "DeepSpeedJob":
-        return obj["spec"]["worker"]["template"]["spec"]
-    if obj["kind"] == "Notebook":
-        return obj["spec"]["template"]["spec"]
-    if obj["kind"] == "Pod":
-        return obj["spec"]
-    return obj["spec"]["template"]["spec"]
+    """The pod spec of one object that creates pods (pod_templates)."""
+    for _, spec, _ in pod_templates([obj]):
+        return spec
+    raise ValueError(f"{obj.get('kind')} creates no pods")
 
 
 def container_gpus(spec: dict) -> int:

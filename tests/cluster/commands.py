@@ -1,7 +1,7 @@
 """Command lines of the cluster tier, and the decisions around them that need no cluster.
 
 Every helm and kubectl call the tier makes is built here as an argv list, so that
-tests/cluster/test_offline.py checks the exact command lines (and that every flag exists in
+tests/cluster/test_commands.py checks the exact command lines (and that every flag exists in
 the pinned Helm 3 and 4 and kubectl) without a cluster. Also here: which kubeconfig the tier
 uses, why it skips, which tools it runs, and which CRDs it may apply.
 

@@ -1,6 +1,6 @@
 """Cluster tier: the values fuzzer's offline oracle against the real API server.
 
-A seeded sample of schema-valid examples (chartkit.fuzz.example: random leaves of values.yaml
+A seeded sample of schema-valid examples (harness.fuzz.example: random leaves of values.yaml
 over a preset) is rendered and checked offline as tests/test_fuzz_values.py checks it
 (fuzz.check: the schema tier, YAML checks and `apiserver_problems`, the offline imitation of
 what the API server refuses on sight); whatever rendered then goes to the API server as a
@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, note, settings
 
 import commands
-from chartkit import fuzz
+from harness import fuzz
 
 pytestmark = pytest.mark.cluster
 

@@ -18,7 +18,7 @@ import yaml
 import commands
 import waits
 from chartkit.chart import STAGES, presets
-from chartkit.testkit import pod_templates
+from harness.testkit import pod_templates
 from kube import create_pvc, render
 
 pytestmark = [pytest.mark.cluster, pytest.mark.kwok]

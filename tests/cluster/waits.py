@@ -1,7 +1,7 @@
 """Waiting in the cluster tier: pure predicates over API objects and one wait loop.
 
 Objects are dicts as the API server returns them (camelCase keys). Nothing here talks to a
-cluster: the loop takes a getter, a clock and a sleep, so tests/cluster/test_offline.py drives
+cluster: the loop takes a getter, a clock and a sleep, so tests/cluster/test_waits.py drives
 it with recorded object states and a fake clock.
 
 Why not pytest-helm-charts' waits: its Job wait reads only status.conditions[0] and waits for

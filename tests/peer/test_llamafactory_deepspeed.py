@@ -1,7 +1,7 @@
 """Peer tier: every LLaMA-Factory config and DeepSpeed JSON the chart renders is
 checked by LLaMA-Factory's and DeepSpeed's own code, at the versions the
 training image pins (images/llama-factory/). One checker process runs every
-config (chartkit.peer), so the heavy imports happen once."""
+config (harness.peer), so the heavy imports happen once."""
 import functools
 import importlib.metadata
 import json
@@ -18,8 +18,8 @@ import yaml
 
 from chartkit import pipeline
 from chartkit.chart import ROOT
-from chartkit.testkit import PRESETS, one, render
 from conftest import peer_missing
+from harness.testkit import PRESETS, one, render
 
 pytestmark = pytest.mark.skipif(peer_missing() is not None, reason=peer_missing() or "")
 
@@ -106,9 +106,9 @@ def results():
         port = str(s.getsockname()[1])
         s.close()
         try:
-            proc = subprocess.run([sys.executable, "-m", "chartkit.peer"], input=json.dumps(jobs), capture_output=True,
+            proc = subprocess.run([sys.executable, "-m", "harness.peer"], input=json.dumps(jobs), capture_output=True,
                                   text=True, cwd=ROOT, timeout=1200,
-                                  env={"PYTHONPATH": str(ROOT / "scripts"), "PATH": "/usr/bin:/bin",
+                                  env={"PYTHONPATH": os.pathsep.join(str(ROOT / d) for d in ("scripts", "tests")), "PATH": "/usr/bin:/bin",
                                        "TORCH_EXTENSIONS_DIR": str(extensions),
                                        "PEER_MASTER_PORT": port})
         except subprocess.TimeoutExpired as e:

@@ -26,8 +26,8 @@ import yaml
 
 from chartkit import pipeline
 from chartkit.chart import ROOT
-from chartkit.testkit import render
 from conftest import peer_missing
+from harness.testkit import render
 
 pytestmark = pytest.mark.skipif(peer_missing() is not None, reason=peer_missing() or "")
 

@@ -18,7 +18,9 @@ import json
 import re
 from pathlib import Path
 
-TABLE = Path(__file__).resolve().parents[2] / "tests" / "peer" / "vllm_flags.json"
+from chartkit.chart import ROOT
+
+TABLE = ROOT / "tests" / "peer" / "vllm_flags.json"
 
 
 def load_table(path: Path = TABLE) -> dict:

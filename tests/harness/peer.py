@@ -1,6 +1,6 @@
 """Peer tier: the programs that will read the rendered configs check them.
 
-Run as a separate process (`python -m chartkit.peer < jobs.json`), because
+Run as a separate process (`python -m harness.peer < jobs.json`), because
 LLaMA-Factory's full checks need a one-process distributed environment and
 import a heavy stack; it prints one JSON result per job. A job is
   {"id": str, "kind": "train" | "export", "config": {...},
@@ -135,7 +135,7 @@ def _chart_launcher():
     """The chart's files/launch.py as a module (its launcher_options)."""
     import importlib.util
 
-    from .chart import ROOT
+    from chartkit.chart import ROOT
 
     spec = importlib.util.spec_from_file_location("chart_launch", ROOT / "files" / "launch.py")
     module = importlib.util.module_from_spec(spec)

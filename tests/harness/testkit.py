@@ -2,8 +2,9 @@
 overrides, rendered once per process (chartkit.helm caches)."""
 from __future__ import annotations
 
-from . import helm
-from .chart import STAGES, presets
+from chartkit import helm
+from chartkit.chart import STAGES, presets
+from chartkit.pipeline import pod_templates  # noqa: F401 - the one pod-spec locator, for the tests
 
 PRESETS = presets()
 ALL_STAGES = "stages={" + ",".join(STAGES) + "}"
@@ -25,7 +26,7 @@ def render(*args, **kwargs) -> tuple[dict, ...]:
 
 
 def load(r: helm.Release):
-    """A release rendered as chartkit.invariants sees it: its objects and the values that made them."""
+    """A release rendered as harness.invariants sees it: its objects and the values that made them."""
     from .invariants import Render, values_of
     return Render(helm.render(r), values_of(r.values, r.sets, r.set_json), r.name)
 
@@ -34,20 +35,3 @@ def one(objects, kind: str) -> dict:
     found = [o for o in objects if o["kind"] == kind]
     assert len(found) == 1, f"expected one {kind}, got {[o['metadata']['name'] for o in found]}"
     return found[0]
-
-
-def pod_templates(objects):
-    """(object, pod spec, pod metadata or None) of every pod the objects create."""
-    for o in objects:
-        k = o["kind"]
-        if k == "DeepSpeedJob":
-            t = o["spec"]["worker"]["template"]
-            yield o, t["spec"], t.get("metadata")
-        elif k == "Notebook":
-            yield o, o["spec"]["template"]["spec"], None
-        elif k in ("Job", "Deployment"):
-            t = o["spec"]["template"]
-            yield o, t["spec"], t.get("metadata")
-        elif k == "Pod":
-            yield o, o["spec"], o["metadata"]
-
