@@ -1,0 +1,84 @@
+{{/*
+Cross-field rules of eval and serve: a model the pipeline produces, on enough
+GPU memory, and vLLM flags the chart derives itself.
+*/}}
+
+{{/*
+Eval: lm-evaluation-harness holds the bf16 model on eval.gpus cards.
+Call with (dict "root" $); returns a JSON list of problems, one line each.
+*/}}
+{{- define "llama-factory.rules.eval" -}}
+{{- $root := required "llama-factory.rules.eval: root is required" .root }}
+{{- $v := $root.Values }}
+{{- $card := float64 $v.common.gpu.memoryGiB }}
+{{- $params := float64 $v.model.parametersBillion }}
+{{- $errors := list }}
+{{- if has "eval" $v.stages }}
+{{- if lt (mulf (float64 $v.eval.gpus) $card 0.9) (mulf $params 2.0 1.1) }}
+{{- $errors = append $errors (printf "eval.gpus: lm-evaluation-harness loads the %vB model (model.parametersBillion) in bf16 (%.0f GiB); %d x %v GiB cards (common.gpu.memoryGiB) cannot hold it. Fix: raise eval.gpus." $v.model.parametersBillion (mulf $params 2.0) (int $v.eval.gpus) $v.common.gpu.memoryGiB) }}
+{{- end }}
+{{- end }}
+{{- toJson $errors }}
+{{- end }}
+
+{{/*
+Serve: adapters that can be served, flags the chart owns, tensor parallelism
+that divides the KV heads and leaves room for the KV cache.
+Call with (dict "root" $); returns a JSON list of problems, one line each.
+*/}}
+{{- define "llama-factory.rules.serving" -}}
+{{- $root := required "llama-factory.rules.serving: root is required" .root }}
+{{- $v := $root.Values }}
+{{- $t := $v.training }}
+{{- $card := float64 $v.common.gpu.memoryGiB }}
+{{- $params := float64 $v.model.parametersBillion }}
+{{- $errors := list }}
+{{- if has "serve" $v.stages }}
+{{- $s := $v.serving }}
+{{- if $s.lora }}
+{{- if eq $s.model "base" }}
+{{- $errors = append $errors "serving.lora: the base model has no adapter to serve. Fix: set serving.model to sft or dpo, or serving.lora=false." }}
+{{- else if eq $t.method "full" }}
+{{- $errors = append $errors (printf "serving.lora: training.method=full produces no LoRA adapter for %q. Fix: set serving.lora=false to serve the fully fine-tuned model." $s.model) }}
+{{- end }}
+{{- $rank := include "llama-factory.maxLoraRank" $root | int }}
+{{- if eq $rank 0 }}
+{{- $errors = append $errors (printf "training.lora.rank: vLLM serves LoRA ranks up to 512; rank %v cannot be served with serving.lora=true. Fix: train with a lower rank or serve the merged model (serving.lora=false)." $t.lora.rank) }}
+{{- end }}
+{{- with (index $s.extraArgs "max-lora-rank") }}
+{{- if lt (int .) (int $t.lora.rank) }}
+{{- $errors = append $errors (printf "serving.extraArgs.max-lora-rank: %v is below the trained LoRA rank %v (training.lora.rank), so vLLM would refuse the adapter. Fix: remove the override; the chart sets --max-lora-rank from the trained rank." . $t.lora.rank) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- /* Flags the chart derives from typed values (probes, GPU limit, Service and helm test follow them). */}}
+{{- $ownedFlags := dict "port" "nothing: vLLM listens on 8000, the container port the probes and the Service target (serving.service.port sets the Service's port)" "tensor-parallel-size" "serving.tensorParallelSize (also the GPU limit)" "served-model-name" "serving.servedModelName" "lora-modules" "serving.lora and serving.model" "enable-lora" "serving.lora" }}
+{{- range $flag, $_ := $s.extraArgs }}
+{{- $use := get $ownedFlags (replace "_" "-" $flag) }}
+{{- if $use }}
+{{- $errors = append $errors (printf "serving.extraArgs.%s: the chart sets --%s itself. Fix: remove serving.extraArgs.%s and set %s." $flag (replace "_" "-" $flag) $flag $use) }}
+{{- end }}
+{{- end }}
+{{- if ne (mod (int $v.model.numKeyValueHeads) (int $s.tensorParallelSize)) 0 }}
+{{- $errors = append $errors (printf "serving.tensorParallelSize: %d does not divide the model's %d key/value heads (model.numKeyValueHeads), which vLLM requires. Fix: use 1, 2, 4 or 8." (int $s.tensorParallelSize) (int $v.model.numKeyValueHeads)) }}
+{{- end }}
+{{- if lt (mulf (float64 $s.tensorParallelSize) $card (float64 $s.gpuMemoryUtilization)) (mulf $params 2.0 1.1) }}
+{{- $errors = append $errors (printf "serving.tensorParallelSize: the %vB model (model.parametersBillion) needs about %.0f GiB for bf16 weights alone; %d x %v GiB cards (common.gpu.memoryGiB) at gpuMemoryUtilization %v leave no room for the KV cache. Fix: raise serving.tensorParallelSize or common.gpu.memoryGiB." $v.model.parametersBillion (mulf $params 2.0) (int $s.tensorParallelSize) $v.common.gpu.memoryGiB $s.gpuMemoryUtilization) }}
+{{- end }}
+{{- end }}
+{{- toJson $errors }}
+{{- end }}
+
+{{/*
+--max-lora-rank for vLLM: the smallest rank vLLM accepts that holds the
+trained rank; 0 when none does. vLLM 0.11.0's LoRA config allows exactly
+these (its parser takes any int; the engine refuses others at start).
+*/}}
+{{- define "llama-factory.maxLoraRank" -}}
+{{- $rank := int .Values.training.lora.rank }}
+{{- $out := 0 }}
+{{- range $r := list 8 16 32 64 128 256 320 512 }}
+{{- if and (eq $out 0) (ge $r $rank) }}{{ $out = $r }}{{ end }}
+{{- end }}
+{{- $out }}
+{{- end }}
