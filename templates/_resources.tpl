@@ -1,0 +1,55 @@
+{{/*
+Resources of a container: quantities the chart compares, and the requests and
+limits of a container.
+*/}}
+
+{{/*
+Quantities. The schema restricts memory to Mi/Gi/Ti and CPU to cores or
+millicores so that the chart can compare them; these return integers, and
+fail on anything else (a unit they do not know must not compare as 0).
+*/}}
+{{- define "llama-factory.mebibytes" -}}
+{{- $q := toString . }}
+{{- if not (regexMatch "^[0-9]+(Mi|Gi|Ti)$" $q) }}
+{{- fail (printf "llama-factory.mebibytes: %q is not a memory quantity the chart compares (a whole number of Mi, Gi or Ti). Fix: write it as e.g. 512Mi, 16Gi or 1Ti." $q) }}
+{{- end }}
+{{- if hasSuffix "Ti" $q }}{{ mul (trimSuffix "Ti" $q | atoi) 1048576 }}
+{{- else if hasSuffix "Gi" $q }}{{ mul (trimSuffix "Gi" $q | atoi) 1024 }}
+{{- else }}{{ trimSuffix "Mi" $q | atoi }}
+{{- end }}
+{{- end }}
+
+{{- define "llama-factory.millicores" -}}
+{{- $q := toString . }}
+{{- if not (regexMatch "^([0-9]+(\\.[0-9]+)?|[0-9]+m)$" $q) }}
+{{- fail (printf "llama-factory.millicores: %q is not a CPU quantity the chart compares (cores such as 8 or 0.5, or millicores such as 500m). Fix: write it in one of those forms." $q) }}
+{{- end }}
+{{- if hasSuffix "m" $q }}{{ trimSuffix "m" $q | atoi }}
+{{- else }}{{ mulf (float64 $q) 1000 | int }}
+{{- end }}
+{{- end }}
+
+{{/*
+Container resources; call with (dict "resources" .Values.x.resources "gpus" N "root" $).
+*/}}
+{{- define "llama-factory.resources" -}}
+{{- $gpuName := .root.Values.common.gpu.resourceName }}
+requests:
+  cpu: {{ .resources.requests.cpu | quote }}
+  memory: {{ .resources.requests.memory | quote }}
+  {{- if and $gpuName (gt (int .gpus) 0) }}
+  {{ $gpuName }}: {{ .gpus | int }}
+  {{- end }}
+  {{- if and .rdma .rdma.enabled }}
+  {{ .rdma.resourceName }}: 1
+  {{- end }}
+limits:
+  cpu: {{ .resources.limits.cpu | quote }}
+  memory: {{ .resources.limits.memory | quote }}
+  {{- if and $gpuName (gt (int .gpus) 0) }}
+  {{ $gpuName }}: {{ .gpus | int }}
+  {{- end }}
+  {{- if and .rdma .rdma.enabled }}
+  {{ .rdma.resourceName }}: 1
+  {{- end }}
+{{- end }}
