@@ -1,31 +1,8 @@
 {{/*
-Cross-field rules of the pipeline: which stages a release lists, what a merge
-needs, and the paths one stage writes and the next reads.
+Cross-field rules of the pipeline: what a merge needs, and the paths one stage
+writes and the next reads. (The stage list itself is the schema's: an unknown,
+repeated or missing stage, or an empty list, never reaches the templates.)
 */}}
-
-{{/*
-The stage list: known stages, each once, at least one.
-Call with (dict "root" $); returns a JSON list of problems, one line each.
-*/}}
-{{- define "llama-factory.rules.stages" -}}
-{{- $root := required "llama-factory.rules.stages: root is required" .root }}
-{{- $v := $root.Values }}
-{{- $errors := list }}
-{{- $valid := include "llama-factory.validStages" $root | fromJsonArray }}
-{{- $seen := dict }}
-{{- range $i, $s := $v.stages }}
-{{- if not (has $s $valid) }}
-{{- $errors = append $errors (printf "stages[%d]: unknown stage %q. Valid stages: %s." $i $s (join ", " $valid)) }}
-{{- else if hasKey $seen $s }}
-{{- $errors = append $errors (printf "stages[%d]: stage %q is listed twice. List each stage once." $i $s) }}
-{{- end }}
-{{- $_ := set $seen (toString $s) true }}
-{{- end }}
-{{- if not $v.stages }}
-{{- $errors = append $errors (printf "stages: the list is empty, so nothing would be rendered. Name at least one of: %s." (join ", " $valid)) }}
-{{- end }}
-{{- toJson $errors }}
-{{- end }}
 
 {{/*
 Merge: only adapters can be merged; the merge needs the model in memory.

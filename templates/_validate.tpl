@@ -7,6 +7,12 @@ them all and fails once, so a user sees every problem of a values file in
 one run.
 */}}
 
+{{/*
+The chart's stage list in pipeline order. values.schema.json's enum holds the
+same list (written from chartkit.chart.STAGES; tests/test_schema.py keeps the
+three equal) and refuses an unknown, repeated or missing stage or an empty
+list before any template runs, so no rule here checks the list.
+*/}}
 {{- define "llama-factory.validStages" -}}
 {{- list "workspace" "sft" "merge-sft" "dpo" "merge-dpo" "eval" "serve" | toJson }}
 {{- end }}
@@ -17,7 +23,7 @@ Every rule, in the order its problems are listed. Call with the root context
 */}}
 {{- define "llama-factory.validate" -}}
 {{- $errors := list }}
-{{- range $rule := list "stages" "trainingMemory" "training" "merge" "eval" "serving" "ownedPaths" "checkpointing"
+{{- range $rule := list "trainingMemory" "training" "merge" "eval" "serving" "ownedPaths" "checkpointing"
   "resources" "extraVolumes" "labels" "env" "secrets" "decimals" }}
 {{- $errors = concat $errors (include (printf "llama-factory.rules.%s" $rule) (dict "root" $) | fromJsonArray) }}
 {{- end }}
