@@ -8,12 +8,13 @@ absolute under data/ on the PVC (LLaMA-Factory joins dataset_dir with
 file_name, and an absolute file_name wins the join).
 */}}
 {{- define "llama-factory.datasetInfo" -}}
-{{- $p := include "llama-factory.paths" . | fromYaml }}
+{{- $root := required "llama-factory.datasetInfo: root is required" .root -}}
+{{- $p := include "llama-factory.paths" (dict "root" $root) | fromYaml }}
 {{- $out := dict }}
-{{- range $name, $d := .Values.datasets }}
+{{- range $name, $d := $root.Values.datasets }}
 {{- $e := deepCopy $d }}
 {{- if and $e.file_name (not (isAbs $e.file_name)) }}
-{{- $_ := set $e "file_name" (include "llama-factory.abs" (list $ (printf "%s/%s" $p.data $e.file_name))) }}
+{{- $_ := set $e "file_name" (include "llama-factory.abs" (dict "root" $root "path" (printf "%s/%s" $p.data $e.file_name))) }}
 {{- end }}
 {{- $_ := set $out $name $e }}
 {{- end }}
@@ -22,7 +23,8 @@ file_name, and an absolute file_name wins the join).
 
 {{/* The DeepSpeed JSON of the training stages. */}}
 {{- define "llama-factory.deepspeedConfig" -}}
-{{- $d := .Values.training.deepspeed }}
+{{- $root := required "llama-factory.deepspeedConfig: root is required" .root -}}
+{{- $d := $root.Values.training.deepspeed }}
 {{- $z := int $d.zeroStage }}
 {{- $zero := dict "stage" $z }}
 {{- if eq $z 3 }}

@@ -5,17 +5,17 @@ into the PVC, run by launch.py, which records the outcome next to the model
 directory for the stages after it.
 */}}
 {{- define "llama-factory.downloadParts" -}}
-{{- $ := .root }}
-{{- $p := include "llama-factory.paths" $ | fromYaml }}
-{{- $dl := $.Values.download }}
+{{- $root := required "llama-factory.downloadParts: root is required" .root -}}
+{{- $p := include "llama-factory.paths" (dict "root" $root) | fromYaml }}
+{{- $dl := $root.Values.download }}
 {{- /* Each Hub dataset from the hub LLaMA-Factory will load it from (its data parser): ModelScope
   when model.source=modelscope and the dataset has an ms_hub_url, or when it has no hf_hub_url;
   the Hugging Face Hub otherwise (a dataset with only hf_hub_url, such as the default DPO ones). */}}
 {{- $hubDatasets := list }}
 {{- $files := list }}
-{{- range $name, $d := $.Values.datasets }}
+{{- range $name, $d := $root.Values.datasets }}
 {{- if or (hasKey $d "hf_hub_url") (hasKey $d "ms_hub_url") }}
-{{- $ms := or (and (eq $.Values.model.source "modelscope") (hasKey $d "ms_hub_url")) (not (hasKey $d "hf_hub_url")) }}
+{{- $ms := or (and (eq $root.Values.model.source "modelscope") (hasKey $d "ms_hub_url")) (not (hasKey $d "hf_hub_url")) }}
 {{- $entry := dict "repo" (index $d (ternary "ms_hub_url" "hf_hub_url" $ms)) "source" (ternary "modelscope" "huggingface" $ms) }}
 {{- if not (has $entry $hubDatasets) }}
 {{- $hubDatasets = append $hubDatasets $entry }}
@@ -26,22 +26,22 @@ directory for the stages after it.
 {{- end }}
 {{- $plan := dict
   "model" (dict
-    "source" $.Values.model.source
-    "repo" (ternary $.Values.model.huggingfaceRepo $.Values.model.modelscopeRepo (eq $.Values.model.source "huggingface"))
-    "revision" $.Values.model.revision
-    "exclude" $.Values.model.excludePatterns
-    "target" (include "llama-factory.abs" (list $ $p.base)))
-  "datasets" (ternary (dict "source" $.Values.model.source "datasets" $hubDatasets "markers" (include "llama-factory.abs" (list $ (printf "%s/llama-factory-datasets" $p.hfHome)))) dict $dl.datasets)
-  "files" (dict "dataDir" (include "llama-factory.abs" (list $ $p.data)) "imageDataDir" "/app/data" "files" $files) }}
-{{- $cmName := include "llama-factory.stageName" (dict "root" $ "stage" "download") }}
-{{- $cmData := dict "download.json" (toPrettyJson $plan) "download.py" ($.Files.Get "files/download.py") "launch.py" ($.Files.Get "files/launch.py") }}
-{{- $configPath := include "llama-factory.configPath" $ }}
-{{- $vctx := dict "root" $ "shmSize" "" "configMap" $cmName "configPath" $configPath }}
-{{- $podSpec := include "llama-factory.jobPodSpec" (dict "root" $ "vctx" $vctx "name" "download" "stage" "workspace"
+    "source" $root.Values.model.source
+    "repo" (ternary $root.Values.model.huggingfaceRepo $root.Values.model.modelscopeRepo (eq $root.Values.model.source "huggingface"))
+    "revision" $root.Values.model.revision
+    "exclude" $root.Values.model.excludePatterns
+    "target" (include "llama-factory.abs" (dict "root" $root "path" $p.base)))
+  "datasets" (ternary (dict "source" $root.Values.model.source "datasets" $hubDatasets "markers" (include "llama-factory.abs" (dict "root" $root "path" (printf "%s/llama-factory-datasets" $p.hfHome)))) dict $dl.datasets)
+  "files" (dict "dataDir" (include "llama-factory.abs" (dict "root" $root "path" $p.data)) "imageDataDir" "/app/data" "files" $files) }}
+{{- $cmName := include "llama-factory.stageName" (dict "root" $root "stage" "download") }}
+{{- $cmData := dict "download.json" (toPrettyJson $plan) "download.py" ($root.Files.Get "files/download.py") "launch.py" ($root.Files.Get "files/launch.py") }}
+{{- $configPath := include "llama-factory.configPath" dict }}
+{{- $vctx := dict "root" $root "shmSize" "" "configMap" $cmName "configPath" $configPath }}
+{{- $podSpec := include "llama-factory.jobPodSpec" (dict "root" $root "vctx" $vctx "name" "download" "stage" "workspace"
   "command" (list "python" "-u" (printf "%s/launch.py" $configPath) "run" (printf "--output=%s" $plan.model.target) "--"
                   "python" (printf "%s/download.py" $configPath) (printf "%s/download.json" $configPath))
   "resources" $dl.resources "gpus" 0 "attempts" (add1 $dl.backoffLimit)) }}
-{{- $fingerprint := include "llama-factory.contentHash" (dict "root" $ "stage" "download" "content" (cat $podSpec (toJson $cmData))) }}
+{{- $fingerprint := include "llama-factory.contentHash" (dict "root" $root "stage" "download" "content" (cat $podSpec (toJson $cmData))) }}
 {{- dict "cmName" $cmName "cmData" $cmData "podSpec" $podSpec "fingerprint" $fingerprint
-  "name" (printf "%s-download-%s" (include "llama-factory.prefix" $) $fingerprint) | toJson }}
+  "name" (printf "%s-download-%s" (include "llama-factory.prefix" (dict "root" $root)) $fingerprint) | toJson }}
 {{- end }}

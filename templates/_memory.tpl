@@ -12,8 +12,9 @@ in 8 bits), plus for full fine-tuning 2 bytes of gradients and 12 of Adam
 states per parameter; ZeRO shards what its stage covers across all GPUs.
 */}}
 {{- define "llama-factory.trainGiBPerGpu" -}}
-{{- $t := .Values.training }}
-{{- $p := float64 .Values.model.parametersBillion }}
+{{- $root := required "llama-factory.trainGiBPerGpu: root is required" .root -}}
+{{- $t := $root.Values.training }}
+{{- $p := float64 $root.Values.model.parametersBillion }}
 {{- $n := float64 (mul $t.workers $t.gpusPerWorker) }}
 {{- $z := int $t.deepspeed.zeroStage }}
 {{- $w := 2.0 }}
@@ -70,14 +71,14 @@ above the measured ones (tests/test_memory_model.py pins that). Terms (bytes):
 A DPO micro batch of N pairs is 2N sequences (chosen and rejected).
 */}}
 {{- define "llama-factory.trainMemory" -}}
-{{- $ := .root }}
+{{- $root := required "llama-factory.trainMemory: root is required" .root -}}
 {{- $stage := .stage }}
-{{- $v := $.Values }}
+{{- $v := $root.Values }}
 {{- $t := $v.training }}
 {{- $m := $v.model }}
 {{- $cfg := .cfg }}
 {{- if not $cfg }}
-{{- $cfg = include "llama-factory.trainArgs" (dict "root" $ "stage" $stage) | fromJson }}
+{{- $cfg = include "llama-factory.trainArgs" (dict "root" $root "stage" $stage) | fromJson }}
 {{- end }}
 {{- $gib := 1073741824.0 }}
 {{- $n := float64 (mul $t.workers $t.gpusPerWorker) }}
@@ -103,7 +104,7 @@ A DPO micro batch of N pairs is 2N sequences (chosen and rejected).
 {{- $weights := 0.0 }}
 {{- $lora := 0.0 }}
 {{- if eq $t.method "full" }}
-{{- $weights = mulf (include "llama-factory.trainGiBPerGpu" $ | float64) (divf 1000000000.0 $gib) }}
+{{- $weights = mulf (include "llama-factory.trainGiBPerGpu" (dict "root" $root) | float64) (divf 1000000000.0 $gib) }}
 {{- else }}
 {{- $wb := 2.0 }}
 {{- if eq $t.method "qlora" }}{{ $wb = ternary 0.55 1.05 (eq (int $t.quantizationBits) 4) }}{{ end }}

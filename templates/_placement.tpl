@@ -5,7 +5,8 @@ pod-level settings, pod labels and metadata, the T9k scheduler block.
 
 {{/*
 The values block that holds a stage's settings (its `scheduling` and `image`): a stage,
-component or hash name in, a key of .Values out; "" (common settings only) for the helm test Pod.
+component or hash name in, a key of .Values out; "" (common settings only) for the helm
+test Pod. A pure value helper: takes the name itself.
 */}}
 {{- define "llama-factory.block" -}}
 {{- get (dict "workspace" "download" "download" "download" "notebook" "notebook" "sft" "sft" "dpo" "dpo"
@@ -20,9 +21,10 @@ class names, service account and queue replace common's. Call with (dict "root" 
 "sft" "gpus" N).
 */}}
 {{- define "llama-factory.scheduling" -}}
-{{- $c := .root.Values.common }}
+{{- $root := required "llama-factory.scheduling: root is required" .root -}}
+{{- $c := $root.Values.common }}
 {{- $s := dict }}
-{{- if .block }}{{ $s = default dict (index .root.Values .block).scheduling }}{{ end }}
+{{- if .block }}{{ $s = default dict (index $root.Values .block).scheduling }}{{ end }}
 {{- $gpu := and (ne $c.gpu.resourceName "") (gt (int .gpus) 0) }}
 {{- $sel := dict }}
 {{- range $m := list $c.nodeSelector (ternary $c.gpu.nodeSelector dict $gpu) $s.nodeSelector }}
@@ -44,7 +46,8 @@ belongs to a T9k resource that carries its own queue, so no schedulerName is
 set here; block and gpus: llama-factory.scheduling.
 */}}
 {{- define "llama-factory.podCommon" -}}
-{{- $c := .root.Values.common }}
+{{- $root := required "llama-factory.podCommon: root is required" .root -}}
+{{- $c := $root.Values.common }}
 {{- $s := include "llama-factory.scheduling" . | fromJson }}
 {{- if and $s.queue (not .t9k) }}
 schedulerName: t9k-scheduler
@@ -91,9 +94,10 @@ does not name it). common.labels and common.podLabels follow; a key in both
 takes common.podLabels' value (a rule refuses two different values).
 */}}
 {{- define "llama-factory.podLabels" -}}
-{{- $c := .root.Values.common }}
+{{- $root := required "llama-factory.podLabels: root is required" .root -}}
+{{- $c := $root.Values.common }}
 {{- $block := ternary .block (include "llama-factory.block" .component) (hasKey . "block") }}
-{{- $queue := (include "llama-factory.scheduling" (dict "root" .root "block" $block "gpus" 0) | fromJson).queue }}
+{{- $queue := (include "llama-factory.scheduling" (dict "root" $root "block" $block "gpus" 0) | fromJson).queue }}
 {{- $extra := deepCopy (default dict $c.podLabels) }}
 {{- if .versioned }}
 {{ include "llama-factory.labels" . }}
@@ -101,7 +105,7 @@ takes common.podLabels' value (a rule refuses two different values).
 {{- else }}
 {{ include "llama-factory.selectorLabels" . }}
 app.kubernetes.io/part-of: llama-factory
-app.kubernetes.io/managed-by: {{ .root.Release.Service | quote }}
+app.kubernetes.io/managed-by: {{ $root.Release.Service | quote }}
 {{- $extra = merge $extra (default dict $c.labels) }}
 {{- end }}
 {{- if and $queue (not .t9k) }}
@@ -117,9 +121,10 @@ Pod template metadata; same arguments as llama-factory.podLabels, plus "fingerpr
 producer stage's content hash, which its launcher reads through the downward API.
 */}}
 {{- define "llama-factory.podMetadata" -}}
+{{- $root := required "llama-factory.podMetadata: root is required" .root -}}
 labels:
   {{- include "llama-factory.podLabels" . | nindent 2 }}
-{{- $annotations := deepCopy (default dict .root.Values.common.podAnnotations) }}
+{{- $annotations := deepCopy (default dict $root.Values.common.podAnnotations) }}
 {{- with .fingerprint }}
 {{- $_ := set $annotations "llama-factory/fingerprint" . }}
 {{- end }}
@@ -131,7 +136,8 @@ annotations:
 
 {{/* T9k scheduler block of a DeepSpeedJob (withPriority) or Notebook; "block": its stage's values block. */}}
 {{- define "llama-factory.t9kScheduler" -}}
-{{- with include "llama-factory.scheduling" (dict "root" .root "block" .block "gpus" 0) | fromJson }}
+{{- $root := required "llama-factory.t9kScheduler: root is required" .root -}}
+{{- with include "llama-factory.scheduling" (dict "root" $root "block" .block "gpus" 0) | fromJson }}
 {{- if .queue }}
 scheduler:
   t9kScheduler:

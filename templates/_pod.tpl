@@ -5,23 +5,24 @@ Pods: environment, volumes and the Job pod builder every Job-based stage uses
 
 {{/*
 Environment shared by every container: Hugging Face endpoint, cache and token
-(by reference only), then common.extraEnv. Call with the root context.
+(by reference only), then common.extraEnv. Call with (dict "root" $).
 */}}
 {{- define "llama-factory.env" -}}
+{{- $root := required "llama-factory.env: root is required" .root -}}
 - name: HF_HOME
-  value: {{ include "llama-factory.abs" (list . (include "llama-factory.paths" . | fromYaml).hfHome) | quote }}
-{{- with .Values.common.huggingface.endpoint }}
+  value: {{ include "llama-factory.abs" (dict "root" $root "path" (include "llama-factory.paths" (dict "root" $root) | fromYaml).hfHome) | quote }}
+{{- with $root.Values.common.huggingface.endpoint }}
 - name: HF_ENDPOINT
   value: {{ . | quote }}
 {{- end }}
-{{- with .Values.common.huggingface.existingSecret }}
+{{- with $root.Values.common.huggingface.existingSecret }}
 - name: HF_TOKEN
   valueFrom:
     secretKeyRef:
       name: {{ . | quote }}
-      key: {{ $.Values.common.huggingface.tokenKey | quote }}
+      key: {{ $root.Values.common.huggingface.tokenKey | quote }}
 {{- end }}
-{{- range $name, $v := .Values.common.extraEnv }}
+{{- range $name, $v := $root.Values.common.extraEnv }}
 - name: {{ $name | quote }}
   {{- if kindIs "map" $v }}
   {{- toYaml $v | nindent 2 }}
@@ -37,9 +38,10 @@ ConfigMap, then common.extraVolumes. Call with
 (dict "root" $ "shmSize" "16Gi" "configMap" "name-or-empty").
 */}}
 {{- define "llama-factory.volumes" -}}
+{{- $root := required "llama-factory.volumes: root is required" .root -}}
 - name: workspace
   persistentVolumeClaim:
-    claimName: {{ include "llama-factory.claimName" .root | quote }}
+    claimName: {{ include "llama-factory.claimName" (dict "root" $root) | quote }}
 - name: tmp
   emptyDir: {}
 {{- if .shmSize }}
@@ -53,7 +55,7 @@ ConfigMap, then common.extraVolumes. Call with
   configMap:
     name: {{ .configMap }}
 {{- end }}
-{{- range $name, $v := .root.Values.common.extraVolumes }}
+{{- range $name, $v := $root.Values.common.extraVolumes }}
 - name: {{ $name | quote }}
   {{- toYaml $v.source | nindent 2 }}
 {{- end }}
@@ -61,8 +63,9 @@ ConfigMap, then common.extraVolumes. Call with
 
 {{/* Mounts matching llama-factory.volumes; same arguments plus "configPath". */}}
 {{- define "llama-factory.volumeMounts" -}}
+{{- $root := required "llama-factory.volumeMounts: root is required" .root -}}
 - name: workspace
-  mountPath: {{ .root.Values.storage.mountPath }}
+  mountPath: {{ $root.Values.storage.mountPath }}
 - name: tmp
   mountPath: /tmp
 {{- if .shmSize }}
@@ -74,7 +77,7 @@ ConfigMap, then common.extraVolumes. Call with
   mountPath: {{ .configPath }}
   readOnly: true
 {{- end }}
-{{- range $name, $v := .root.Values.common.extraVolumes }}
+{{- range $name, $v := $root.Values.common.extraVolumes }}
 - name: {{ $name | quote }}
   mountPath: {{ $v.mountPath }}
   {{- if $v.readOnly }}
@@ -83,7 +86,7 @@ ConfigMap, then common.extraVolumes. Call with
 {{- end }}
 {{- end }}
 
-{{/* backoffLimit, deadline and TTL of a batch/v1 Job from a stage block. */}}
+{{/* backoffLimit, deadline and TTL of a batch/v1 Job; a pure value helper: takes the stage's values block itself. */}}
 {{- define "llama-factory.jobPolicy" -}}
 backoffLimit: {{ .backoffLimit | int }}
 {{- if not (kindIs "invalid" .activeDeadlineSeconds) }}
@@ -102,24 +105,24 @@ optional-extra-env-list): "attempts" (the Job's backoffLimit + 1) marks a
 stage whose launcher records its outcome for the stages after it.
 */}}
 {{- define "llama-factory.jobPodSpec" -}}
-{{- $ := .root }}
+{{- $root := required "llama-factory.jobPodSpec: root is required" .root -}}
 {{- $block := include "llama-factory.block" .stage }}
-{{- $image := include "llama-factory.image" (dict "root" $ "image" $.Values.images.llamaFactory "block" $block) }}
+{{- $image := include "llama-factory.image" (dict "root" $root "image" $root.Values.images.llamaFactory "block" $block) }}
 restartPolicy: Never
-{{- include "llama-factory.podCommon" (dict "root" $ "t9k" false "block" $block "gpus" .gpus) | trim | nindent 0 }}
-{{- with include "llama-factory.waitInit" (dict "root" $ "stage" .stage "image" $image "configPath" .vctx.configPath) }}
+{{- include "llama-factory.podCommon" (dict "root" $root "t9k" false "block" $block "gpus" .gpus) | trim | nindent 0 }}
+{{- with include "llama-factory.waitInit" (dict "root" $root "stage" .stage "image" $image "configPath" .vctx.configPath) }}
 {{- . | nindent 0 }}
 {{- end }}
 containers:
   - name: {{ .name }}
     image: {{ $image }}
-    imagePullPolicy: {{ $.Values.common.imagePullPolicy }}
-    workingDir: {{ $.Values.storage.mountPath }}
+    imagePullPolicy: {{ $root.Values.common.imagePullPolicy }}
+    workingDir: {{ $root.Values.storage.mountPath }}
     command:
       {{- toYaml .command | nindent 6 }}
     env:
-      {{- include "llama-factory.env" $ | nindent 6 }}
-      {{- include "llama-factory.homeEnv" $ | nindent 6 }}
+      {{- include "llama-factory.env" (dict "root" $root) | nindent 6 }}
+      {{- include "llama-factory.homeEnv" dict | nindent 6 }}
       {{- if .attempts }}
       {{- include "llama-factory.producerEnv" (dict "attempts" .attempts) | nindent 6 }}
       {{- end }}
@@ -127,8 +130,8 @@ containers:
       {{- toYaml . | nindent 6 }}
       {{- end }}
     resources:
-      {{- include "llama-factory.resources" (dict "root" $ "resources" .resources "gpus" .gpus) | trim | nindent 6 }}
-    {{- with $.Values.common.containerSecurityContext }}
+      {{- include "llama-factory.resources" (dict "root" $root "resources" .resources "gpus" .gpus) | trim | nindent 6 }}
+    {{- with $root.Values.common.containerSecurityContext }}
     securityContext:
       {{- toYaml . | nindent 6 }}
     {{- end }}
@@ -138,7 +141,7 @@ volumes:
   {{- include "llama-factory.volumes" .vctx | nindent 2 }}
 {{- end }}
 
-{{/* HOME for containers with a read-only root filesystem: caches go to the /tmp emptyDir. */}}
+{{/* HOME for containers with a read-only root filesystem: caches go to the /tmp emptyDir. A constant: call with dict. */}}
 {{- define "llama-factory.homeEnv" -}}
 - name: HOME
   value: /tmp

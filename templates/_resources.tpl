@@ -7,6 +7,7 @@ limits of a container.
 Quantities. The schema restricts memory to Mi/Gi/Ti and CPU to cores or
 millicores so that the chart can compare them; these return integers, and
 fail on anything else (a unit they do not know must not compare as 0).
+Pure value helpers: each takes the quantity itself, not a dict.
 */}}
 {{- define "llama-factory.mebibytes" -}}
 {{- $q := toString . }}
@@ -30,10 +31,12 @@ fail on anything else (a unit they do not know must not compare as 0).
 {{- end }}
 
 {{/*
-Container resources; call with (dict "resources" .Values.x.resources "gpus" N "root" $).
+Container resources; call with (dict "root" $ "resources" .Values.x.resources "gpus" N),
+plus "rdma" (training.rdma) for its device.
 */}}
 {{- define "llama-factory.resources" -}}
-{{- $gpuName := .root.Values.common.gpu.resourceName }}
+{{- $root := required "llama-factory.resources: root is required" .root -}}
+{{- $gpuName := $root.Values.common.gpu.resourceName }}
 requests:
   cpu: {{ .resources.requests.cpu | quote }}
   memory: {{ .resources.requests.memory | quote }}

@@ -9,7 +9,7 @@ and a label in common.labels and common.podLabels has one value.
 Call with (dict "root" $); returns a JSON list of problems, one line each.
 */}}
 {{- define "llama-factory.rules.labels" -}}
-{{- $root := required "llama-factory.rules.labels: root is required" .root }}
+{{- $root := required "llama-factory.rules.labels: root is required" .root -}}
 {{- $v := $root.Values }}
 {{- $errors := list }}
 {{- range $field, $m := dict "common.podLabels" $v.common.podLabels "common.podAnnotations" $v.common.podAnnotations "storage.annotations" $v.storage.annotations "common.labels" $v.common.labels }}
@@ -33,7 +33,7 @@ Environment the chart sets: an extraEnv entry of the same name would lose in som
 Call with (dict "root" $); returns a JSON list of problems, one line each.
 */}}
 {{- define "llama-factory.rules.env" -}}
-{{- $root := required "llama-factory.rules.env: root is required" .root }}
+{{- $root := required "llama-factory.rules.env: root is required" .root -}}
 {{- $v := $root.Values }}
 {{- $errors := list }}
 {{- $ownedEnv := dict
@@ -63,7 +63,7 @@ Secrets only by reference.
 Call with (dict "root" $); returns a JSON list of problems, one line each.
 */}}
 {{- define "llama-factory.rules.secrets" -}}
-{{- $root := required "llama-factory.rules.secrets: root is required" .root }}
+{{- $root := required "llama-factory.rules.secrets: root is required" .root -}}
 {{- $v := $root.Values }}
 {{- $errors := list }}
 {{- range $name, $v := $v.common.extraEnv }}

@@ -9,7 +9,7 @@ Merge: only adapters can be merged; the merge needs the model in memory.
 Call with (dict "root" $); returns a JSON list of problems, one line each.
 */}}
 {{- define "llama-factory.rules.merge" -}}
-{{- $root := required "llama-factory.rules.merge: root is required" .root }}
+{{- $root := required "llama-factory.rules.merge: root is required" .root -}}
 {{- $v := $root.Values }}
 {{- $t := $v.training }}
 {{- $card := float64 $v.common.gpu.memoryGiB }}
@@ -39,7 +39,7 @@ Paths the chart derives: what one stage writes, the next reads (and a run's iden
 Call with (dict "root" $); returns a JSON list of problems, one line each.
 */}}
 {{- define "llama-factory.rules.ownedPaths" -}}
-{{- $root := required "llama-factory.rules.ownedPaths: root is required" .root }}
+{{- $root := required "llama-factory.rules.ownedPaths: root is required" .root -}}
 {{- $v := $root.Values }}
 {{- $t := $v.training }}
 {{- $errors := list }}

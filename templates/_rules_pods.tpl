@@ -8,7 +8,7 @@ Every pod: requests within limits, /dev/shm inside the memory limit.
 Call with (dict "root" $); returns a JSON list of problems, one line each.
 */}}
 {{- define "llama-factory.rules.resources" -}}
-{{- $root := required "llama-factory.rules.resources: root is required" .root }}
+{{- $root := required "llama-factory.rules.resources: root is required" .root -}}
 {{- $v := $root.Values }}
 {{- $t := $v.training }}
 {{- $errors := list }}
@@ -36,10 +36,10 @@ names and mount paths; and each extra volume gets its own path.
 Call with (dict "root" $); returns a JSON list of problems, one line each.
 */}}
 {{- define "llama-factory.rules.extraVolumes" -}}
-{{- $root := required "llama-factory.rules.extraVolumes: root is required" .root }}
+{{- $root := required "llama-factory.rules.extraVolumes: root is required" .root -}}
 {{- $v := $root.Values }}
 {{- $errors := list }}
-{{- $owned := list "/tmp" "/dev/shm" (include "llama-factory.configPath" $root) $v.storage.mountPath }}
+{{- $owned := list "/tmp" "/dev/shm" (include "llama-factory.configPath" dict) $v.storage.mountPath }}
 {{- $seenPaths := dict }}
 {{- range $name, $vol := $v.common.extraVolumes }}
 {{- if has $name (list "workspace" "tmp" "dshm" "config") }}

@@ -8,7 +8,7 @@ Eval: lm-evaluation-harness holds the bf16 model on eval.gpus cards.
 Call with (dict "root" $); returns a JSON list of problems, one line each.
 */}}
 {{- define "llama-factory.rules.eval" -}}
-{{- $root := required "llama-factory.rules.eval: root is required" .root }}
+{{- $root := required "llama-factory.rules.eval: root is required" .root -}}
 {{- $v := $root.Values }}
 {{- $card := float64 $v.common.gpu.memoryGiB }}
 {{- $params := float64 $v.model.parametersBillion }}
@@ -27,7 +27,7 @@ that divides the KV heads and leaves room for the KV cache.
 Call with (dict "root" $); returns a JSON list of problems, one line each.
 */}}
 {{- define "llama-factory.rules.serving" -}}
-{{- $root := required "llama-factory.rules.serving: root is required" .root }}
+{{- $root := required "llama-factory.rules.serving: root is required" .root -}}
 {{- $v := $root.Values }}
 {{- $t := $v.training }}
 {{- $card := float64 $v.common.gpu.memoryGiB }}
@@ -41,7 +41,7 @@ Call with (dict "root" $); returns a JSON list of problems, one line each.
 {{- else if eq $t.method "full" }}
 {{- $errors = append $errors (printf "serving.lora: training.method=full produces no LoRA adapter for %q. Fix: set serving.lora=false to serve the fully fine-tuned model." $s.model) }}
 {{- end }}
-{{- $rank := include "llama-factory.maxLoraRank" $root | int }}
+{{- $rank := include "llama-factory.maxLoraRank" (dict "root" $root) | int }}
 {{- if eq $rank 0 }}
 {{- $errors = append $errors (printf "training.lora.rank: vLLM serves LoRA ranks up to 512; rank %v cannot be served with serving.lora=true. Fix: train with a lower rank or serve the merged model (serving.lora=false)." $t.lora.rank) }}
 {{- end }}
@@ -75,7 +75,8 @@ trained rank; 0 when none does. vLLM 0.11.0's LoRA config allows exactly
 these (its parser takes any int; the engine refuses others at start).
 */}}
 {{- define "llama-factory.maxLoraRank" -}}
-{{- $rank := int .Values.training.lora.rank }}
+{{- $root := required "llama-factory.maxLoraRank: root is required" .root -}}
+{{- $rank := int $root.Values.training.lora.rank }}
 {{- $out := 0 }}
 {{- range $r := list 8 16 32 64 128 256 320 512 }}
 {{- if and (eq $out 0) (ge $r $rank) }}{{ $out = $r }}{{ end }}

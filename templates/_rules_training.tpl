@@ -10,13 +10,13 @@ worst micro batch against 90 % of the card.
 Call with (dict "root" $); returns a JSON list of problems, one line each.
 */}}
 {{- define "llama-factory.rules.trainingMemory" -}}
-{{- $root := required "llama-factory.rules.trainingMemory: root is required" .root }}
+{{- $root := required "llama-factory.rules.trainingMemory: root is required" .root -}}
 {{- $v := $root.Values }}
 {{- $t := $v.training }}
 {{- $card := float64 $v.common.gpu.memoryGiB }}
 {{- $errors := list }}
 {{- if or (has "sft" $v.stages) (has "dpo" $v.stages) }}
-{{- $need := include "llama-factory.trainGiBPerGpu" $root | float64 }}
+{{- $need := include "llama-factory.trainGiBPerGpu" (dict "root" $root) | float64 }}
 {{- $budget := mulf $card 0.8 }}
 {{- if gt $need $budget }}
 {{- $fix := "use ZeRO-3 (training.deepspeed.zeroStage=3), which shards the model over all GPUs" }}
@@ -68,7 +68,7 @@ against the CPU limit, each stage's datasets in the registry and of its kind.
 Call with (dict "root" $); returns a JSON list of problems, one line each.
 */}}
 {{- define "llama-factory.rules.training" -}}
-{{- $root := required "llama-factory.rules.training: root is required" .root }}
+{{- $root := required "llama-factory.rules.training: root is required" .root -}}
 {{- $v := $root.Values }}
 {{- $t := $v.training }}
 {{- $errors := list }}
@@ -102,7 +102,7 @@ Partial checkpointing: the launcher's key comes from training.gradientCheckpoint
 Call with (dict "root" $); returns a JSON list of problems, one line each.
 */}}
 {{- define "llama-factory.rules.checkpointing" -}}
-{{- $root := required "llama-factory.rules.checkpointing: root is required" .root }}
+{{- $root := required "llama-factory.rules.checkpointing: root is required" .root -}}
 {{- $v := $root.Values }}
 {{- $t := $v.training }}
 {{- $errors := list }}

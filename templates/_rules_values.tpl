@@ -8,11 +8,11 @@ Decimals given as text (`--set` makes a string of 0.00002): the schema bounds nu
 Call with (dict "root" $); returns a JSON list of problems, one line each.
 */}}
 {{- define "llama-factory.rules.decimals" -}}
-{{- $root := required "llama-factory.rules.decimals: root is required" .root }}
+{{- $root := required "llama-factory.rules.decimals: root is required" .root -}}
 {{- $v := $root.Values }}
 {{- $errors := list }}
 {{- $bounds := dict "minimum" "at least %v" "exclusiveMinimum" "greater than %v" "maximum" "at most %v" "exclusiveMaximum" "less than %v" }}
-{{- range $field := include "llama-factory.decimalFields" $root | fromJsonArray }}
+{{- range $field := include "llama-factory.decimalFields" dict | fromJsonArray }}
 {{- $path := index $field 0 }}
 {{- $x := $v }}
 {{- range $k := splitList "." $path }}{{ $x = index $x $k }}{{ end }}
@@ -40,7 +40,7 @@ The PVC is mounted by several pods at once (Notebook, download, every stage) and
 Call with (dict "root" $); returns a JSON list of problems, one line each.
 */}}
 {{- define "llama-factory.rules.storage" -}}
-{{- $root := required "llama-factory.rules.storage: root is required" .root }}
+{{- $root := required "llama-factory.rules.storage: root is required" .root -}}
 {{- $v := $root.Values }}
 {{- $errors := list }}
 {{- $modes := $v.storage.accessModes }}
@@ -57,7 +57,7 @@ Every value must survive YAML: Helm 3 renders one that cannot as nothing.
 Call with (dict "root" $); returns a JSON list of problems, one line each.
 */}}
 {{- define "llama-factory.rules.yaml" -}}
-{{- $root := required "llama-factory.rules.yaml: root is required" .root }}
+{{- $root := required "llama-factory.rules.yaml: root is required" .root -}}
 {{- $v := $root.Values }}
 {{- $errors := list }}
 {{- with include "llama-factory.unyamlable" (dict "value" $v "path" "") }}

@@ -4,10 +4,11 @@ The serve stage: the served model's name and the probe of its models route.
 
 {{/* The model name clients of the serve stage ask for. */}}
 {{- define "llama-factory.servedModelName" -}}
-{{- if .Values.serving.servedModelName }}
-{{- .Values.serving.servedModelName }}
+{{- $root := required "llama-factory.servedModelName: root is required" .root -}}
+{{- if $root.Values.serving.servedModelName }}
+{{- $root.Values.serving.servedModelName }}
 {{- else }}
-{{- $src := include "llama-factory.modelSource" (dict "root" . "model" .Values.serving.model "lora" false) | fromYaml }}
+{{- $src := include "llama-factory.modelSource" (dict "root" $root "model" $root.Values.serving.model "lora" false) | fromYaml }}
 {{- base $src.model }}
 {{- end }}
 {{- end }}
@@ -18,7 +19,8 @@ must not appear in the pod spec, so an exec probe reads it from the
 environment; without one a plain httpGet does.
 */}}
 {{- define "llama-factory.modelsProbe" -}}
-{{- if .Values.serving.apiKey.existingSecret }}
+{{- $root := required "llama-factory.modelsProbe: root is required" .root -}}
+{{- if $root.Values.serving.apiKey.existingSecret }}
 exec:
   command:
     - python3

@@ -4,16 +4,16 @@ applied, as JSON: rendered into train.yaml, and read by the memory check
 (llama-factory.trainMemory), so that the check sizes exactly what runs.
 */}}
 {{- define "llama-factory.trainArgs" -}}
-{{- $ := .root }}
+{{- $root := required "llama-factory.trainArgs: root is required" .root -}}
 {{- $stage := .stage }}
-{{- $p := include "llama-factory.paths" $ | fromYaml }}
-{{- $t := $.Values.training }}
-{{- $s := index $.Values $stage }}
-{{- $configPath := include "llama-factory.configPath" $ }}
-{{- $batch := include "llama-factory.batchSplit" (dict "root" $ "stage" $stage) | fromJson }}
+{{- $p := include "llama-factory.paths" (dict "root" $root) | fromYaml }}
+{{- $t := $root.Values.training }}
+{{- $s := index $root.Values $stage }}
+{{- $configPath := include "llama-factory.configPath" dict }}
+{{- $batch := include "llama-factory.batchSplit" (dict "root" $root "stage" $stage) | fromJson }}
 {{- /* Decimals go through float64: `--set sft.learningRate=0.00002` gives a string (_decimals.tpl). */}}
 {{- $cfg := dict
-  "model_name_or_path" (include "llama-factory.abs" (list $ (ternary $p.base $p.sftModel (eq $stage "sft"))))
+  "model_name_or_path" (include "llama-factory.abs" (dict "root" $root "path" (ternary $p.base $p.sftModel (eq $stage "sft"))))
   "stage" $stage
   "do_train" true
   "finetuning_type" (ternary "full" "lora" (eq $t.method "full"))
@@ -23,11 +23,11 @@ applied, as JSON: rendered into train.yaml, and read by the memory check
   "disable_gradient_checkpointing" (not (ternary true $t.gradientCheckpointing (kindIs "invalid" $t.gradientCheckpointing)))
   "dataset_dir" $configPath
   "dataset" (join "," $s.datasets)
-  "template" $.Values.model.template
+  "template" $root.Values.model.template
   "cutoff_len" (default $t.cutoffLen $s.cutoffLen)
   "overwrite_cache" $t.overwriteCache
   "preprocessing_num_workers" $t.preprocessingNumWorkers
-  "output_dir" (include "llama-factory.abs" (list $ (get $p $stage)))
+  "output_dir" (include "llama-factory.abs" (dict "root" $root "path" (get $p $stage)))
   "logging_steps" $s.loggingSteps
   "save_steps" $s.saveSteps
   "plot_loss" $t.plotLoss
@@ -72,7 +72,7 @@ dividing batchPerGpu, whose worst case fits; explicit values and extraArgs win. 
 is carried as the number of checkpointed layers: 0 off, L all, else the launcher's
 checkpointed_layers key (files/launch.py applies it and removes it before LLaMA-Factory reads
 the config). */}}
-{{- $L := int $.Values.model.numLayers }}
+{{- $L := int $root.Values.model.numLayers }}
 {{- $kSet := not (kindIs "invalid" $t.gradientCheckpointingLayers) }}
 {{- if and $kSet (not $cfg.disable_gradient_checkpointing) }}
 {{- $_ := set $cfg "checkpointed_layers" (int $t.gradientCheckpointingLayers) }}
@@ -111,7 +111,7 @@ training.gradientCheckpointingLayers sets it there. */}}
 {{- $_ := set $try "checkpointed_layers" $ck }}
 {{- end }}
 {{- $_ := set $try "per_device_train_batch_size" $m }}
-{{- $mem := include "llama-factory.trainMemory" (dict "root" $ "stage" $stage "cfg" $try) | fromJson }}
+{{- $mem := include "llama-factory.trainMemory" (dict "root" $root "stage" $stage "cfg" $try) | fromJson }}
 {{- if le $mem.peak $mem.budget }}
 {{- $_ := set $chosen "found" true }}
 {{- $_ := set $chosen "cfg" $try }}
@@ -137,7 +137,8 @@ training.gradientCheckpointingLayers sets it there. */}}
 
 {{/*
 The checkpointing of a training config in words, from its memory estimate
-(llama-factory.trainMemory): off, all N decoder layers, or the first K of N.
+(llama-factory.trainMemory): off, all N decoder layers, or the first K of N. A pure
+value helper: takes the estimate itself.
 */}}
 {{- define "llama-factory.checkpointingText" -}}
 {{- if not .checkpointing }}off
@@ -152,7 +153,8 @@ choice: explicit values win; a null one follows batchPerGpu (micro x
 accumulation); both null start at micro 1 and mark the split "auto".
 */}}
 {{- define "llama-factory.batchSplit" -}}
-{{- $s := index .root.Values .stage }}
+{{- $root := required "llama-factory.batchSplit: root is required" .root -}}
+{{- $s := index $root.Values .stage }}
 {{- $total := int $s.batchPerGpu }}
 {{- $microSet := not (kindIs "invalid" $s.perDeviceTrainBatchSize) }}
 {{- $accSet := not (kindIs "invalid" $s.gradientAccumulationSteps) }}

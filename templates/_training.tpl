@@ -10,11 +10,11 @@ data), the DeepSpeedJob's spec and worker pod spec, and the content hash that
 names the DeepSpeedJob (its fingerprint). Call with (dict "root" $ "stage" s).
 */}}
 {{- define "llama-factory.trainingParts" -}}
-{{- $ := .root }}
+{{- $root := required "llama-factory.trainingParts: root is required" .root -}}
 {{- $stage := .stage }}
-{{- $t := $.Values.training }}
-{{- $configPath := include "llama-factory.configPath" $ }}
-{{- $cfg := include "llama-factory.trainArgs" (dict "root" $ "stage" $stage) | fromJson }}
+{{- $t := $root.Values.training }}
+{{- $configPath := include "llama-factory.configPath" dict }}
+{{- $cfg := include "llama-factory.trainArgs" (dict "root" $root "stage" $stage) | fromJson }}
 {{- $sections := list
   (list "model" (list "model_name_or_path" "trust_remote_code" "quantization_bit" "quantization_method" "flash_attn" "enable_liger_kernel"))
   (list "method" (list "stage" "do_train" "finetuning_type" "lora_target" "lora_rank" "lora_alpha" "lora_dropout" "pref_beta" "pref_loss" "deepspeed" "disable_gradient_checkpointing"))
@@ -23,30 +23,30 @@ names the DeepSpeedJob (its fingerprint). Call with (dict "root" $ "stage" s).
   (list "output" (list "output_dir" "logging_steps" "save_steps" "save_total_limit" "plot_loss" "overwrite_output_dir" "report_to"))
   (list "train" (list "per_device_train_batch_size" "gradient_accumulation_steps" "learning_rate" "num_train_epochs" "max_steps" "lr_scheduler_type" "warmup_ratio" "bf16" "ddp_timeout"))
   (list "eval" (list "val_size" "per_device_eval_batch_size" "eval_strategy" "eval_steps")) }}
-{{- $cmName := include "llama-factory.stageName" (dict "root" $ "stage" (printf "%s-config" $stage)) }}
+{{- $cmName := include "llama-factory.stageName" (dict "root" $root "stage" (printf "%s-config" $stage)) }}
 {{- $cmData := dict
   "train.yaml" (include "llama-factory.lfYaml" (dict "sections" $sections "values" $cfg) | trim | printf "%s\n")
-  "ds_config.json" (include "llama-factory.deepspeedConfig" $ | printf "%s\n")
-  "dataset_info.json" (include "llama-factory.datasetInfo" $ | printf "%s\n")
-  "launch.py" ($.Files.Get "files/launch.py") }}
-{{- $vctx := dict "root" $ "shmSize" $t.shmSize "configMap" $cmName "configPath" $configPath }}
-{{- $spec := include "llama-factory.deepspeedJobSpec" (dict "root" $ "configPath" $configPath "stage" $stage) }}
-{{- $podSpec := include "llama-factory.trainingPodSpec" (dict "root" $ "vctx" $vctx "stage" $stage) }}
-{{- $fingerprint := include "llama-factory.contentHash" (dict "root" $ "stage" $stage "content" (cat $spec $podSpec (toJson $cmData))) }}
+  "ds_config.json" (include "llama-factory.deepspeedConfig" (dict "root" $root) | printf "%s\n")
+  "dataset_info.json" (include "llama-factory.datasetInfo" (dict "root" $root) | printf "%s\n")
+  "launch.py" ($root.Files.Get "files/launch.py") }}
+{{- $vctx := dict "root" $root "shmSize" $t.shmSize "configMap" $cmName "configPath" $configPath }}
+{{- $spec := include "llama-factory.deepspeedJobSpec" (dict "root" $root "configPath" $configPath "stage" $stage) }}
+{{- $podSpec := include "llama-factory.trainingPodSpec" (dict "root" $root "vctx" $vctx "stage" $stage) }}
+{{- $fingerprint := include "llama-factory.contentHash" (dict "root" $root "stage" $stage "content" (cat $spec $podSpec (toJson $cmData))) }}
 {{- dict "cmName" $cmName "cmData" $cmData "spec" $spec "podSpec" $podSpec "fingerprint" $fingerprint
-  "name" (printf "%s-%s-%s" (include "llama-factory.prefix" $) $stage $fingerprint) | toJson }}
+  "name" (printf "%s-%s-%s" (include "llama-factory.prefix" (dict "root" $root)) $stage $fingerprint) | toJson }}
 {{- end }}
 
 {{- define "llama-factory.deepspeedJobSpec" -}}
-{{- $ := .root }}
-{{- $t := $.Values.training }}
-{{- include "llama-factory.t9kScheduler" (dict "root" $ "withPriority" true "block" .stage) | trim }}
+{{- $root := required "llama-factory.deepspeedJobSpec: root is required" .root -}}
+{{- $t := $root.Values.training }}
+{{- include "llama-factory.t9kScheduler" (dict "root" $root "withPriority" true "block" .stage) | trim }}
 runPolicy:
   backoffLimit: {{ $t.backoffLimit | int }}
   {{- if not (kindIs "invalid" $t.activeDeadlineSeconds) }}
   {{- /* A stage that waits for another in its release: the deadline also covers the wait. */}}
-  {{- $waits := include "llama-factory.waits" (dict "root" $ "stage" .stage) | fromYamlArray }}
-  activeDeadlineSeconds: {{ add $t.activeDeadlineSeconds (ternary $.Values.pipeline.waitTimeoutSeconds 0 (gt (len $waits) 0)) }}
+  {{- $waits := include "llama-factory.waits" (dict "root" $root "stage" .stage) | fromYamlArray }}
+  activeDeadlineSeconds: {{ add $t.activeDeadlineSeconds (ternary $root.Values.pipeline.waitTimeoutSeconds 0 (gt (len $waits) 0)) }}
   {{- end }}
   cleanUpPolicy: {{ $t.cleanUpPolicy }}
 config:
@@ -77,25 +77,25 @@ config:
 {{- end }}
 
 {{- define "llama-factory.trainingPodSpec" -}}
-{{- $ := .root }}
-{{- $t := $.Values.training }}
-{{- $image := include "llama-factory.image" (dict "root" $ "image" $.Values.images.llamaFactory "block" .stage) }}
-{{- include "llama-factory.podCommon" (dict "root" $ "t9k" true "block" .stage "gpus" $t.gpusPerWorker) | trim }}
-{{- with include "llama-factory.waitInit" (dict "root" $ "stage" .stage "image" $image "configPath" .vctx.configPath) }}
+{{- $root := required "llama-factory.trainingPodSpec: root is required" .root -}}
+{{- $t := $root.Values.training }}
+{{- $image := include "llama-factory.image" (dict "root" $root "image" $root.Values.images.llamaFactory "block" .stage) }}
+{{- include "llama-factory.podCommon" (dict "root" $root "t9k" true "block" .stage "gpus" $t.gpusPerWorker) | trim }}
+{{- with include "llama-factory.waitInit" (dict "root" $root "stage" .stage "image" $image "configPath" .vctx.configPath) }}
 {{- . | nindent 0 }}
 {{- end }}
 containers:
   # The controller runs training in the container named "worker".
   - name: worker
     image: {{ $image }}
-    imagePullPolicy: {{ $.Values.common.imagePullPolicy }}
-    workingDir: {{ $.Values.storage.mountPath }}
+    imagePullPolicy: {{ $root.Values.common.imagePullPolicy }}
+    workingDir: {{ $root.Values.storage.mountPath }}
     env:
-      {{- include "llama-factory.env" $ | nindent 6 }}
+      {{- include "llama-factory.env" (dict "root" $root) | nindent 6 }}
       {{- /* The conventional shape keeps the image's HOME (/root): DeepSpeed's launcher reads the
       controller's ~/.deepspeed_env there (docs/t9k-deepspeedjob.md). */}}
       {{- if ne $t.podShape "conventional" }}
-      {{- include "llama-factory.homeEnv" $ | nindent 6 }}
+      {{- include "llama-factory.homeEnv" dict | nindent 6 }}
       {{- if gt (int $t.workers) 1 }}
       {{- /* HOME is /tmp here, but the controller writes the environment for the remote ranks
       into /root/.deepspeed_env: DeepSpeed's runner reads DS_ENV_FILE (an absolute path wins
@@ -106,7 +106,7 @@ containers:
       {{- end }}
       {{- /* ExitCode: T9k restarts a worker only on these exit codes (signals). */}}
       {{- include "llama-factory.producerEnv" (dict "attempts" (add1 $t.backoffLimit) "retried" (get (dict "ExitCode" "130,137,138,143" "Never" "none") $t.restartPolicy)) | nindent 6 }}
-      {{- if eq $.Values.model.source "modelscope" }}
+      {{- if eq $root.Values.model.source "modelscope" }}
       - name: USE_MODELSCOPE_HUB
         value: "1"
       {{- end }}
@@ -115,11 +115,11 @@ containers:
         value: {{ . | quote }}
       {{- end }}
     resources:
-      {{- include "llama-factory.resources" (dict "root" $ "resources" $t.resources "gpus" $t.gpusPerWorker "rdma" $t.rdma) | trim | nindent 6 }}
+      {{- include "llama-factory.resources" (dict "root" $root "resources" $t.resources "gpus" $t.gpusPerWorker "rdma" $t.rdma) | trim | nindent 6 }}
     {{- /* Restricted, except multi-worker sshd and RDMA (values.yaml says why), or the conventional
     shape of T9k's own DeepSpeedJob examples (training.podShape): root, a writable root
     filesystem, the runtime's default capabilities and IPC_LOCK. */}}
-    {{- $sc := deepCopy (ternary $t.multiWorkerSecurityContext $.Values.common.containerSecurityContext (gt (int $t.workers) 1)) }}
+    {{- $sc := deepCopy (ternary $t.multiWorkerSecurityContext $root.Values.common.containerSecurityContext (gt (int $t.workers) 1)) }}
     {{- if eq $t.podShape "conventional" }}
     {{- $sc = dict "runAsNonRoot" false "runAsUser" 0 "readOnlyRootFilesystem" false "capabilities" (dict "add" (list "IPC_LOCK")) "seccompProfile" (dict "type" "RuntimeDefault") }}
     {{- else if $t.rdma.enabled }}

@@ -18,19 +18,20 @@ list before any template runs, so no rule here checks the list.
 {{- end }}
 
 {{/*
-Every rule, in the order its problems are listed. Call with the root context
+Every rule, in the order its problems are listed. Call with (dict "root" $)
 (templates/validate.yaml).
 */}}
 {{- define "llama-factory.validate" -}}
+{{- $root := required "llama-factory.validate: root is required" .root -}}
 {{- $errors := list }}
 {{- range $rule := list "trainingMemory" "training" "merge" "eval" "serving" "ownedPaths" "checkpointing"
   "resources" "extraVolumes" "labels" "env" "secrets" "decimals" }}
-{{- $errors = concat $errors (include (printf "llama-factory.rules.%s" $rule) (dict "root" $) | fromJsonArray) }}
+{{- $errors = concat $errors (include (printf "llama-factory.rules.%s" $rule) (dict "root" $root) | fromJsonArray) }}
 {{- end }}
 {{- /* Model facts (files/models.yaml) and the PVC size they need (templates/_models.tpl). */}}
-{{- $errors = concat $errors (include "llama-factory.modelErrors" . | fromJsonArray) (include "llama-factory.storageErrors" . | fromJsonArray) }}
+{{- $errors = concat $errors (include "llama-factory.modelErrors" (dict "root" $root) | fromJsonArray) (include "llama-factory.storageErrors" (dict "root" $root) | fromJsonArray) }}
 {{- range $rule := list "storage" "yaml" }}
-{{- $errors = concat $errors (include (printf "llama-factory.rules.%s" $rule) (dict "root" $) | fromJsonArray) }}
+{{- $errors = concat $errors (include (printf "llama-factory.rules.%s" $rule) (dict "root" $root) | fromJsonArray) }}
 {{- end }}
 {{- if $errors }}
 {{- fail (printf "\n\nllama-factory: invalid values:\n  - %s\n" (join "\n  - " $errors)) }}
