@@ -13,22 +13,22 @@ states per parameter; ZeRO shards what its stage covers across all GPUs.
 */}}
 {{- define "llama-factory.trainGiBPerGpu" -}}
 {{- $root := required "llama-factory.trainGiBPerGpu: root is required" .root -}}
-{{- $t := $root.Values.training }}
-{{- $p := float64 $root.Values.model.parametersBillion }}
-{{- $n := float64 (mul $t.workers $t.gpusPerWorker) }}
-{{- $z := int $t.deepspeed.zeroStage }}
-{{- $w := 2.0 }}
-{{- if eq $t.method "qlora" }}{{ $w = ternary 0.55 1.05 (eq (int $t.quantizationBits) 4) }}{{ end }}
-{{- $weights := mulf $p $w }}
-{{- if eq $t.method "full" }}
-{{- $grads := mulf $p 2.0 }}
-{{- $optim := ternary 0.0 (mulf $p 12.0) $t.deepspeed.offloadOptimizer }}
-{{- if ge $z 1 }}{{ $optim = divf $optim $n }}{{ end }}
-{{- if ge $z 2 }}{{ $grads = divf $grads $n }}{{ end }}
-{{- if ge $z 3 }}{{ $weights = ternary 0.0 (divf $weights $n) $t.deepspeed.offloadParams }}{{ end }}
+{{- $training := $root.Values.training }}
+{{- $paramsB := float64 $root.Values.model.parametersBillion }}
+{{- $gpus := float64 (mul $training.workers $training.gpusPerWorker) }}
+{{- $zeroStage := int $training.deepspeed.zeroStage }}
+{{- $bytesPerParam := 2.0 }}
+{{- if eq $training.method "qlora" }}{{ $bytesPerParam = ternary 0.55 1.05 (eq (int $training.quantizationBits) 4) }}{{ end }}
+{{- $weights := mulf $paramsB $bytesPerParam }}
+{{- if eq $training.method "full" }}
+{{- $grads := mulf $paramsB 2.0 }}
+{{- $optim := ternary 0.0 (mulf $paramsB 12.0) $training.deepspeed.offloadOptimizer }}
+{{- if ge $zeroStage 1 }}{{ $optim = divf $optim $gpus }}{{ end }}
+{{- if ge $zeroStage 2 }}{{ $grads = divf $grads $gpus }}{{ end }}
+{{- if ge $zeroStage 3 }}{{ $weights = ternary 0.0 (divf $weights $gpus) $training.deepspeed.offloadParams }}{{ end }}
 {{- addf $weights $grads $optim }}
 {{- else }}
-{{- if ge $z 3 }}{{ $weights = ternary 0.0 (divf $weights $n) $t.deepspeed.offloadParams }}{{ end }}
+{{- if ge $zeroStage 3 }}{{ $weights = ternary 0.0 (divf $weights $gpus) $training.deepspeed.offloadParams }}{{ end }}
 {{- $weights }}
 {{- end }}
 {{- end }}
@@ -73,19 +73,19 @@ A DPO micro batch of N pairs is 2N sequences (chosen and rejected).
 {{- define "llama-factory.trainMemory" -}}
 {{- $root := required "llama-factory.trainMemory: root is required" .root -}}
 {{- $stage := .stage }}
-{{- $v := $root.Values }}
-{{- $t := $v.training }}
-{{- $m := $v.model }}
+{{- $values := $root.Values }}
+{{- $training := $values.training }}
+{{- $model := $values.model }}
 {{- $cfg := .cfg }}
 {{- if not $cfg }}
 {{- $cfg = include "llama-factory.trainArgs" (dict "root" $root "stage" $stage) | fromJson }}
 {{- end }}
 {{- $gib := 1073741824.0 }}
-{{- $n := float64 (mul $t.workers $t.gpusPerWorker) }}
-{{- $z := int $t.deepspeed.zeroStage }}
-{{- $h := float64 $m.hiddenSize }}
-{{- $L := float64 $m.numLayers }}
-{{- $V := float64 $m.vocabSize }}
+{{- $gpus := float64 (mul $training.workers $training.gpusPerWorker) }}
+{{- $zeroStage := int $training.deepspeed.zeroStage }}
+{{- $h := float64 $model.hiddenSize }}
+{{- $L := float64 $model.numLayers }}
+{{- $V := float64 $model.vocabSize }}
 {{- $actB := 1.0 }}
 {{- $cutoff := float64 $cfg.cutoff_len }}
 {{- $micro := float64 $cfg.per_device_train_batch_size }}
@@ -100,20 +100,20 @@ A DPO micro batch of N pairs is 2N sequences (chosen and rejected).
 {{- end }}
 {{- $liger := default false (get $cfg "enable_liger_kernel") }}
 {{- /* model state */}}
-{{- $params := mulf (float64 $m.parametersBillion) 1000000000.0 }}
+{{- $params := mulf (float64 $model.parametersBillion) 1000000000.0 }}
 {{- $weights := 0.0 }}
 {{- $lora := 0.0 }}
-{{- if eq $t.method "full" }}
+{{- if eq $training.method "full" }}
 {{- $weights = mulf (include "llama-factory.trainGiBPerGpu" (dict "root" $root) | float64) (divf 1000000000.0 $gib) }}
 {{- else }}
-{{- $wb := 2.0 }}
-{{- if eq $t.method "qlora" }}{{ $wb = ternary 0.55 1.05 (eq (int $t.quantizationBits) 4) }}{{ end }}
-{{- $weights = divf (mulf $params $wb) $gib }}
-{{- if ge $z 3 }}{{ $weights = addf (divf $weights $n) (divf (mulf $weights 2.0) $L) }}{{ end }}
-{{- $trainable := mulf (float64 $t.lora.rank) $L 20.0 $h }}
+{{- $bytesPerParam := 2.0 }}
+{{- if eq $training.method "qlora" }}{{ $bytesPerParam = ternary 0.55 1.05 (eq (int $training.quantizationBits) 4) }}{{ end }}
+{{- $weights = divf (mulf $params $bytesPerParam) $gib }}
+{{- if ge $zeroStage 3 }}{{ $weights = addf (divf $weights $gpus) (divf (mulf $weights 2.0) $L) }}{{ end }}
+{{- $trainable := mulf (float64 $training.lora.rank) $L 20.0 $h }}
 {{- $optim := 12.0 }}{{ $grad := 4.0 }}
-{{- if ge $z 1 }}{{ $optim = divf $optim $n }}{{ end }}
-{{- if ge $z 2 }}{{ $grad = divf $grad $n }}{{ end }}
+{{- if ge $zeroStage 1 }}{{ $optim = divf $optim $gpus }}{{ end }}
+{{- if ge $zeroStage 2 }}{{ $grad = divf $grad $gpus }}{{ end }}
 {{- $lora = divf (mulf $trainable (addf $optim $grad)) $gib }}
 {{- end }}
 {{- /* activations and logits of the training micro batch */}}
@@ -131,15 +131,15 @@ A DPO micro batch of N pairs is 2N sequences (chosen and rejected).
 {{- $eval := 0.0 }}
 {{- $evalTokens := 0.0 }}
 {{- if hasKey $cfg "val_size" }}
-{{- $em := float64 (default 1 $cfg.per_device_eval_batch_size) }}
-{{- $evalTokens = mulf (ternary (mulf $em 2.0) $em (eq $stage "dpo")) $cutoff }}
+{{- $evalMicro := float64 (default 1 $cfg.per_device_eval_batch_size) }}
+{{- $evalTokens = mulf (ternary (mulf $evalMicro 2.0) $evalMicro (eq $stage "dpo")) $cutoff }}
 {{- $eval = divf (mulf $evalTokens $V (ternary 14.0 10.0 (eq $stage "dpo"))) $gib }}
 {{- end }}
 {{- $alloc := addf $weights $lora 0.5 (ternary $train $eval (ge $train $eval)) }}
-{{- $expandable := contains "expandable_segments:True" (default "" $t.cudaAllocConf) }}
+{{- $expandable := contains "expandable_segments:True" (default "" $training.cudaAllocConf) }}
 {{- $runtime := ternary 2.0 (addf 2.0 (mulf $alloc 0.1)) $expandable }}
 {{- $peak := addf $alloc $runtime }}
 {{- dict "stage" $stage "tokens" $tokens "sequences" $seqs "cutoff" $cutoff "micro" $micro "checkpointing" $ckpt "checkpointedLayers" $K "layers" $L "liger" $liger
   "weights" $weights "lora" $lora "activations" $acts "logits" $logits "train" $train "eval" $eval "evalTokens" $evalTokens
-  "allocator" $alloc "runtime" $runtime "peak" $peak "budget" (mulf (float64 $v.common.gpu.memoryGiB) 0.9) | toJson }}
+  "allocator" $alloc "runtime" $runtime "peak" $peak "budget" (mulf (float64 $values.common.gpu.memoryGiB) 0.9) | toJson }}
 {{- end }}

@@ -84,12 +84,12 @@ stage's fingerprint, by which the stages after it in a release know its output
 {{- define "llama-factory.contentHash" -}}
 {{- $root := required "llama-factory.contentHash: root is required" .root -}}
 {{- $content := .content }}
-{{- $c := $root.Values.common }}
+{{- $common := $root.Values.common }}
 {{- $queue := (include "llama-factory.scheduling" (dict "root" $root "block" (include "llama-factory.block" .stage) "gpus" 0) | fromJson).queue }}
-{{- if or $c.podLabels $c.podAnnotations $queue }}
-{{- $content = cat $content (toJson (list $c.podLabels $c.podAnnotations $queue)) }}
+{{- if or $common.podLabels $common.podAnnotations $queue }}
+{{- $content = cat $content (toJson (list $common.podLabels $common.podAnnotations $queue)) }}
 {{- end }}
-{{- with $c.labels }}
+{{- with $common.labels }}
 {{- $content = cat $content (toJson .) }}
 {{- end }}
 {{- if has .stage (list "sft" "dpo") }}

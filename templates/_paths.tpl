@@ -14,24 +14,24 @@ Returns YAML; use with fromYaml.
 */}}
 {{- define "llama-factory.paths" -}}
 {{- $root := required "llama-factory.paths: root is required" .root -}}
-{{- $m := $root.Values.model.name }}
+{{- $modelName := $root.Values.model.name }}
 {{- $method := $root.Values.training.method }}
 {{- $full := eq $method "full" }}
 {{- /* A named run gets its own directory under each output (values: run). */}}
 {{- $run := $root.Values.run | default "" }}
-{{- $saves := ternary (printf "saves/%s/%s" $m $method) (printf "saves/%s/%s/%s" $m $method $run) (eq $run "") }}
+{{- $saves := ternary (printf "saves/%s/%s" $modelName $method) (printf "saves/%s/%s/%s" $modelName $method $run) (eq $run "") }}
 {{- $sft := printf "%s/sft" $saves }}
 {{- $dpo := printf "%s/dpo" $saves }}
 {{- /* Merged models and evaluations of QLoRA (or full) runs never share a directory with LoRA's. */}}
 {{- $tag := printf "%s%s" (ternary "" (printf "-%s" $method) (eq $method "lora")) (ternary "" (printf "-%s" $run) (eq $run "")) }}
-base: {{ printf "models/%s" $m }}
+base: {{ printf "models/%s" $modelName }}
 sft: {{ $sft }}
-sftModel: {{ ternary $sft (printf "models/%s%s-sft" $m $tag) $full }}
+sftModel: {{ ternary $sft (printf "models/%s%s-sft" $modelName $tag) $full }}
 dpo: {{ $dpo }}
-dpoModel: {{ ternary $dpo (printf "models/%s%s-dpo" $m $tag) $full }}
+dpoModel: {{ ternary $dpo (printf "models/%s%s-dpo" $modelName $tag) $full }}
 data: data
 hfHome: .cache/huggingface
-eval: {{ printf "evals/%s%s" $m $tag }}
+eval: {{ printf "evals/%s%s" $modelName $tag }}
 {{- end }}
 
 {{/*
@@ -41,17 +41,17 @@ Call with (dict "root" $ "model" "dpo" "lora" false). Returns YAML with
 */}}
 {{- define "llama-factory.modelSource" -}}
 {{- $root := required "llama-factory.modelSource: root is required" .root -}}
-{{- $p := include "llama-factory.paths" (dict "root" $root) | fromYaml }}
+{{- $paths := include "llama-factory.paths" (dict "root" $root) | fromYaml }}
 {{- if .lora }}
 {{- if eq .model "sft" }}
-model: {{ $p.base }}
-adapter: {{ $p.sft }}
+model: {{ $paths.base }}
+adapter: {{ $paths.sft }}
 {{- else }}
-model: {{ $p.sftModel }}
-adapter: {{ $p.dpo }}
+model: {{ $paths.sftModel }}
+adapter: {{ $paths.dpo }}
 {{- end }}
 {{- else }}
-model: {{ get $p (ternary "base" (printf "%sModel" .model) (eq .model "base")) }}
+model: {{ get $paths (ternary "base" (printf "%sModel" .model) (eq .model "base")) }}
 {{- end }}
 {{- end }}
 

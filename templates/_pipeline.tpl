@@ -21,27 +21,27 @@ release of one stage renders no wait, as before.
 {{/* Paths (relative to the PVC) each stage reads and writes, as YAML. */}}
 {{- define "llama-factory.io" -}}
 {{- $root := required "llama-factory.io: root is required" .root -}}
-{{- $p := include "llama-factory.paths" (dict "root" $root) | fromYaml }}
+{{- $paths := include "llama-factory.paths" (dict "root" $root) | fromYaml }}
 {{- $eval := include "llama-factory.modelSource" (dict "root" $root "model" $root.Values.eval.model "lora" false) | fromYaml }}
 {{- $serve := include "llama-factory.modelSource" (dict "root" $root "model" $root.Values.serving.model "lora" $root.Values.serving.lora) | fromYaml }}
 workspace:
   reads: []
-  writes: {{ ternary (list $p.base) (list) $root.Values.download.enabled | toJson }}
+  writes: {{ ternary (list $paths.base) (list) $root.Values.download.enabled | toJson }}
 sft:
-  reads: {{ list $p.base | toJson }}
-  writes: {{ list $p.sft | toJson }}
+  reads: {{ list $paths.base | toJson }}
+  writes: {{ list $paths.sft | toJson }}
 merge-sft:
-  reads: {{ list $p.base $p.sft | toJson }}
-  writes: {{ list $p.sftModel | toJson }}
+  reads: {{ list $paths.base $paths.sft | toJson }}
+  writes: {{ list $paths.sftModel | toJson }}
 dpo:
-  reads: {{ list $p.sftModel | toJson }}
-  writes: {{ list $p.dpo | toJson }}
+  reads: {{ list $paths.sftModel | toJson }}
+  writes: {{ list $paths.dpo | toJson }}
 merge-dpo:
-  reads: {{ list $p.sftModel $p.dpo | toJson }}
-  writes: {{ list $p.dpoModel | toJson }}
+  reads: {{ list $paths.sftModel $paths.dpo | toJson }}
+  writes: {{ list $paths.dpoModel | toJson }}
 eval:
   reads: {{ list $eval.model | toJson }}
-  writes: {{ list (printf "%s/%s" $p.eval $root.Values.eval.model) | toJson }}
+  writes: {{ list (printf "%s/%s" $paths.eval $root.Values.eval.model) | toJson }}
 serve:
   reads: {{ compact (list $serve.model (default "" $serve.adapter)) | toJson }}
   writes: []

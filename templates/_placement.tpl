@@ -22,19 +22,19 @@ class names, service account and queue replace common's. Call with (dict "root" 
 */}}
 {{- define "llama-factory.scheduling" -}}
 {{- $root := required "llama-factory.scheduling: root is required" .root -}}
-{{- $c := $root.Values.common }}
-{{- $s := dict }}
-{{- if .block }}{{ $s = default dict (index $root.Values .block).scheduling }}{{ end }}
-{{- $gpu := and (ne $c.gpu.resourceName "") (gt (int .gpus) 0) }}
+{{- $common := $root.Values.common }}
+{{- $stageScheduling := dict }}
+{{- if .block }}{{ $stageScheduling = default dict (index $root.Values .block).scheduling }}{{ end }}
+{{- $gpu := and (ne $common.gpu.resourceName "") (gt (int .gpus) 0) }}
 {{- $sel := dict }}
-{{- range $m := list $c.nodeSelector (ternary $c.gpu.nodeSelector dict $gpu) $s.nodeSelector }}
-{{- range $k, $x := $m }}{{ $_ := set $sel $k $x }}{{ end }}
+{{- range $selector := list $common.nodeSelector (ternary $common.gpu.nodeSelector dict $gpu) $stageScheduling.nodeSelector }}
+{{- range $k, $x := $selector }}{{ $_ := set $sel $k $x }}{{ end }}
 {{- end }}
-{{- $tol := concat (default list $c.tolerations) (ternary (default list $c.gpu.tolerations) list $gpu) (default list $s.tolerations) }}
-{{- $out := dict "nodeSelector" $sel "tolerations" $tol "affinity" (default $c.affinity $s.affinity)
-  "queue" (default $c.scheduler.queue $s.queue) "priority" (ternary $c.scheduler.priority $s.priority (kindIs "invalid" $s.priority)) }}
+{{- $tol := concat (default list $common.tolerations) (ternary (default list $common.gpu.tolerations) list $gpu) (default list $stageScheduling.tolerations) }}
+{{- $out := dict "nodeSelector" $sel "tolerations" $tol "affinity" (default $common.affinity $stageScheduling.affinity)
+  "queue" (default $common.scheduler.queue $stageScheduling.queue) "priority" (ternary $common.scheduler.priority $stageScheduling.priority (kindIs "invalid" $stageScheduling.priority)) }}
 {{- range $k := list "priorityClassName" "runtimeClassName" "serviceAccountName" }}
-{{- $_ := set $out $k (default (get $c $k) (get $s $k)) }}
+{{- $_ := set $out $k (default (get $common $k) (get $stageScheduling $k)) }}
 {{- end }}
 {{- toJson $out }}
 {{- end }}
@@ -47,36 +47,36 @@ set here; block and gpus: llama-factory.scheduling.
 */}}
 {{- define "llama-factory.podCommon" -}}
 {{- $root := required "llama-factory.podCommon: root is required" .root -}}
-{{- $c := $root.Values.common }}
-{{- $s := include "llama-factory.scheduling" . | fromJson }}
-{{- if and $s.queue (not .t9k) }}
+{{- $common := $root.Values.common }}
+{{- $scheduling := include "llama-factory.scheduling" . | fromJson }}
+{{- if and $scheduling.queue (not .t9k) }}
 schedulerName: t9k-scheduler
 {{- end }}
-automountServiceAccountToken: {{ $c.automountServiceAccountToken }}
-{{- with $c.imagePullSecrets }}
+automountServiceAccountToken: {{ $common.automountServiceAccountToken }}
+{{- with $common.imagePullSecrets }}
 imagePullSecrets:
   {{- range . }}
   - name: {{ . | quote }}
   {{- end }}
 {{- end }}
-{{- with $s.nodeSelector }}
+{{- with $scheduling.nodeSelector }}
 nodeSelector:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with $s.tolerations }}
+{{- with $scheduling.tolerations }}
 tolerations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with $s.affinity }}
+{{- with $scheduling.affinity }}
 affinity:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- range $k := list "priorityClassName" "runtimeClassName" "serviceAccountName" }}
-{{- with get $s $k }}
+{{- with get $scheduling $k }}
 {{ $k }}: {{ . | quote }}
 {{- end }}
 {{- end }}
-{{- with $c.podSecurityContext }}
+{{- with $common.podSecurityContext }}
 securityContext:
   {{- toYaml . | nindent 2 }}
 {{- end }}
@@ -95,18 +95,18 @@ takes common.podLabels' value (a rule refuses two different values).
 */}}
 {{- define "llama-factory.podLabels" -}}
 {{- $root := required "llama-factory.podLabels: root is required" .root -}}
-{{- $c := $root.Values.common }}
+{{- $common := $root.Values.common }}
 {{- $block := ternary .block (include "llama-factory.block" .component) (hasKey . "block") }}
 {{- $queue := (include "llama-factory.scheduling" (dict "root" $root "block" $block "gpus" 0) | fromJson).queue }}
-{{- $extra := deepCopy (default dict $c.podLabels) }}
+{{- $extra := deepCopy (default dict $common.podLabels) }}
 {{- if .versioned }}
 {{ include "llama-factory.labels" . }}
-{{- range $k, $_ := $c.labels }}{{ $_ := unset $extra $k }}{{ end }}
+{{- range $k, $_ := $common.labels }}{{ $_ := unset $extra $k }}{{ end }}
 {{- else }}
 {{ include "llama-factory.selectorLabels" . }}
 app.kubernetes.io/part-of: llama-factory
 app.kubernetes.io/managed-by: {{ $root.Release.Service | quote }}
-{{- $extra = merge $extra (default dict $c.labels) }}
+{{- $extra = merge $extra (default dict $common.labels) }}
 {{- end }}
 {{- if and $queue (not .t9k) }}
 scheduler.tensorstack.dev/queue: {{ $queue | quote }}

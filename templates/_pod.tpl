@@ -22,12 +22,12 @@ Environment shared by every container: Hugging Face endpoint, cache and token
       name: {{ . | quote }}
       key: {{ $root.Values.common.huggingface.tokenKey | quote }}
 {{- end }}
-{{- range $name, $v := $root.Values.common.extraEnv }}
+{{- range $name, $value := $root.Values.common.extraEnv }}
 - name: {{ $name | quote }}
-  {{- if kindIs "map" $v }}
-  {{- toYaml $v | nindent 2 }}
+  {{- if kindIs "map" $value }}
+  {{- toYaml $value | nindent 2 }}
   {{- else }}
-  value: {{ $v | toString | quote }}
+  value: {{ $value | toString | quote }}
   {{- end }}
 {{- end }}
 {{- end }}
@@ -55,9 +55,9 @@ ConfigMap, then common.extraVolumes. Call with
   configMap:
     name: {{ .configMap }}
 {{- end }}
-{{- range $name, $v := $root.Values.common.extraVolumes }}
+{{- range $name, $volume := $root.Values.common.extraVolumes }}
 - name: {{ $name | quote }}
-  {{- toYaml $v.source | nindent 2 }}
+  {{- toYaml $volume.source | nindent 2 }}
 {{- end }}
 {{- end }}
 
@@ -77,10 +77,10 @@ ConfigMap, then common.extraVolumes. Call with
   mountPath: {{ .configPath }}
   readOnly: true
 {{- end }}
-{{- range $name, $v := $root.Values.common.extraVolumes }}
+{{- range $name, $volume := $root.Values.common.extraVolumes }}
 - name: {{ $name | quote }}
-  mountPath: {{ $v.mountPath }}
-  {{- if $v.readOnly }}
+  mountPath: {{ $volume.mountPath }}
+  {{- if $volume.readOnly }}
   readOnly: true
   {{- end }}
 {{- end }}

@@ -10,23 +10,23 @@ fail on anything else (a unit they do not know must not compare as 0).
 Pure value helpers: each takes the quantity itself, not a dict.
 */}}
 {{- define "llama-factory.mebibytes" -}}
-{{- $q := toString . }}
-{{- if not (regexMatch "^[0-9]+(Mi|Gi|Ti)$" $q) }}
-{{- fail (printf "llama-factory.mebibytes: %q is not a memory quantity the chart compares (a whole number of Mi, Gi or Ti). Fix: write it as e.g. 512Mi, 16Gi or 1Ti." $q) }}
+{{- $quantity := toString . }}
+{{- if not (regexMatch "^[0-9]+(Mi|Gi|Ti)$" $quantity) }}
+{{- fail (printf "llama-factory.mebibytes: %q is not a memory quantity the chart compares (a whole number of Mi, Gi or Ti). Fix: write it as e.g. 512Mi, 16Gi or 1Ti." $quantity) }}
 {{- end }}
-{{- if hasSuffix "Ti" $q }}{{ mul (trimSuffix "Ti" $q | atoi) 1048576 }}
-{{- else if hasSuffix "Gi" $q }}{{ mul (trimSuffix "Gi" $q | atoi) 1024 }}
-{{- else }}{{ trimSuffix "Mi" $q | atoi }}
+{{- if hasSuffix "Ti" $quantity }}{{ mul (trimSuffix "Ti" $quantity | atoi) 1048576 }}
+{{- else if hasSuffix "Gi" $quantity }}{{ mul (trimSuffix "Gi" $quantity | atoi) 1024 }}
+{{- else }}{{ trimSuffix "Mi" $quantity | atoi }}
 {{- end }}
 {{- end }}
 
 {{- define "llama-factory.millicores" -}}
-{{- $q := toString . }}
-{{- if not (regexMatch "^([0-9]+(\\.[0-9]+)?|[0-9]+m)$" $q) }}
-{{- fail (printf "llama-factory.millicores: %q is not a CPU quantity the chart compares (cores such as 8 or 0.5, or millicores such as 500m). Fix: write it in one of those forms." $q) }}
+{{- $quantity := toString . }}
+{{- if not (regexMatch "^([0-9]+(\\.[0-9]+)?|[0-9]+m)$" $quantity) }}
+{{- fail (printf "llama-factory.millicores: %q is not a CPU quantity the chart compares (cores such as 8 or 0.5, or millicores such as 500m). Fix: write it in one of those forms." $quantity) }}
 {{- end }}
-{{- if hasSuffix "m" $q }}{{ trimSuffix "m" $q | atoi }}
-{{- else }}{{ mulf (float64 $q) 1000 | int }}
+{{- if hasSuffix "m" $quantity }}{{ trimSuffix "m" $quantity | atoi }}
+{{- else }}{{ mulf (float64 $quantity) 1000 | int }}
 {{- end }}
 {{- end }}
 

@@ -10,19 +10,19 @@ Call with (dict "root" $); returns a JSON list of problems, one line each.
 */}}
 {{- define "llama-factory.rules.labels" -}}
 {{- $root := required "llama-factory.rules.labels: root is required" .root -}}
-{{- $v := $root.Values }}
+{{- $values := $root.Values }}
 {{- $errors := list }}
-{{- range $field, $m := dict "common.podLabels" $v.common.podLabels "common.podAnnotations" $v.common.podAnnotations "storage.annotations" $v.storage.annotations "common.labels" $v.common.labels }}
-{{- range $k, $_ := $m }}
+{{- range $field, $map := dict "common.podLabels" $values.common.podLabels "common.podAnnotations" $values.common.podAnnotations "storage.annotations" $values.storage.annotations "common.labels" $values.common.labels }}
+{{- range $k, $_ := $map }}
 {{- if or (hasPrefix "app.kubernetes.io/" $k) (hasPrefix "helm.sh/" $k) (has $k (list "scheduler.tensorstack.dev/queue" "llama-factory/fingerprint" "argocd.argoproj.io/sync-options" "kustomize.toolkit.fluxcd.io/prune")) }}
 {{- $errors = append $errors (printf "%s: %q is set by the chart (labels, selectors, the PVC's keep policy for Helm and GitOps tools, the T9k queue, a stage's fingerprint). Fix: remove it, or use the value that drives it." $field $k) }}
 {{- end }}
 {{- end }}
 {{- end }}
 
-{{- range $k, $x := $v.common.labels }}
-{{- if and (hasKey $v.common.podLabels $k) (ne (toString (get $v.common.podLabels $k)) (toString $x)) }}
-{{- $errors = append $errors (printf "common.podLabels: %q is also in common.labels with another value (%q there, %q here), and a pod carries one value per label. Fix: give it one value, in common.labels (every object) or common.podLabels (pods only)." $k $x (get $v.common.podLabels $k)) }}
+{{- range $k, $x := $values.common.labels }}
+{{- if and (hasKey $values.common.podLabels $k) (ne (toString (get $values.common.podLabels $k)) (toString $x)) }}
+{{- $errors = append $errors (printf "common.podLabels: %q is also in common.labels with another value (%q there, %q here), and a pod carries one value per label. Fix: give it one value, in common.labels (every object) or common.podLabels (pods only)." $k $x (get $values.common.podLabels $k)) }}
 {{- end }}
 {{- end }}
 {{- toJson $errors }}
@@ -34,7 +34,7 @@ Call with (dict "root" $); returns a JSON list of problems, one line each.
 */}}
 {{- define "llama-factory.rules.env" -}}
 {{- $root := required "llama-factory.rules.env: root is required" .root -}}
-{{- $v := $root.Values }}
+{{- $values := $root.Values }}
 {{- $errors := list }}
 {{- $ownedEnv := dict
   "HF_HOME" "the chart needs it: the chart keeps the Hugging Face cache on the PVC (<storage.mountPath>/.cache/huggingface), where the download stage put the datasets"
@@ -48,7 +48,7 @@ Call with (dict "root" $); returns a JSON list of problems, one line each.
   "PYTORCH_CUDA_ALLOC_CONF" "set training.cudaAllocConf instead"
   "DS_ENV_FILE" "the chart needs it: with several workers DeepSpeed reads the T9k controller's environment file through it"
   "USE_MODELSCOPE_HUB" "set model.source instead" }}
-{{- range $name, $_ := $v.common.extraEnv }}
+{{- range $name, $_ := $values.common.extraEnv }}
 {{- $use := get $ownedEnv $name }}
 {{- if hasPrefix "LLAMA_FACTORY_" $name }}{{ $use = "the chart needs it: LLAMA_FACTORY_* carry a stage's fingerprint and attempts to its launcher" }}{{ end }}
 {{- if $use }}
@@ -64,10 +64,10 @@ Call with (dict "root" $); returns a JSON list of problems, one line each.
 */}}
 {{- define "llama-factory.rules.secrets" -}}
 {{- $root := required "llama-factory.rules.secrets: root is required" .root -}}
-{{- $v := $root.Values }}
+{{- $values := $root.Values }}
 {{- $errors := list }}
-{{- range $name, $v := $v.common.extraEnv }}
-{{- if and (regexMatch "(?i)(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL)" $name) (not (kindIs "map" $v)) }}
+{{- range $name, $value := $values.common.extraEnv }}
+{{- if and (regexMatch "(?i)(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL)" $name) (not (kindIs "map" $value)) }}
 {{- $errors = append $errors (printf "common.extraEnv.%s: a secret's value would be rendered into every pod spec. Fix: put it in a Secret and write common.extraEnv.%s.valueFrom.secretKeyRef: {name: <secret>, key: <key>}." $name $name) }}
 {{- end }}
 {{- end }}

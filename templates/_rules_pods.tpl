@@ -9,21 +9,21 @@ Call with (dict "root" $); returns a JSON list of problems, one line each.
 */}}
 {{- define "llama-factory.rules.resources" -}}
 {{- $root := required "llama-factory.rules.resources: root is required" .root -}}
-{{- $v := $root.Values }}
-{{- $t := $v.training }}
+{{- $values := $root.Values }}
+{{- $training := $values.training }}
 {{- $errors := list }}
-{{- $pods := dict "training" $t "notebook" $v.notebook "eval" $v.eval "serving" $v.serving "merge" $v.merge "download" $v.download }}
-{{- range $name, $c := $pods }}
-{{- $r := $c.resources }}
-{{- if gt (include "llama-factory.mebibytes" $r.requests.memory | int) (include "llama-factory.mebibytes" $r.limits.memory | int) }}
-{{- $errors = append $errors (printf "%s.resources.requests.memory: %v is above the limit %v. Fix: lower the request or raise the limit." $name $r.requests.memory $r.limits.memory) }}
+{{- $pods := dict "training" $training "notebook" $values.notebook "eval" $values.eval "serving" $values.serving "merge" $values.merge "download" $values.download }}
+{{- range $name, $pod := $pods }}
+{{- $resources := $pod.resources }}
+{{- if gt (include "llama-factory.mebibytes" $resources.requests.memory | int) (include "llama-factory.mebibytes" $resources.limits.memory | int) }}
+{{- $errors = append $errors (printf "%s.resources.requests.memory: %v is above the limit %v. Fix: lower the request or raise the limit." $name $resources.requests.memory $resources.limits.memory) }}
 {{- end }}
-{{- if gt (include "llama-factory.millicores" $r.requests.cpu | int) (include "llama-factory.millicores" $r.limits.cpu | int) }}
-{{- $errors = append $errors (printf "%s.resources.requests.cpu: %v is above the limit %v. Fix: lower the request or raise the limit." $name $r.requests.cpu $r.limits.cpu) }}
+{{- if gt (include "llama-factory.millicores" $resources.requests.cpu | int) (include "llama-factory.millicores" $resources.limits.cpu | int) }}
+{{- $errors = append $errors (printf "%s.resources.requests.cpu: %v is above the limit %v. Fix: lower the request or raise the limit." $name $resources.requests.cpu $resources.limits.cpu) }}
 {{- end }}
-{{- if $c.shmSize }}
-{{- if ge (mul (include "llama-factory.mebibytes" $c.shmSize | int) 2) (include "llama-factory.mebibytes" $r.limits.memory | int) }}
-{{- $errors = append $errors (printf "%s.shmSize: /dev/shm (%v) is memory and counts against %s.resources.limits.memory (%v); it may take at most half of it. Fix: lower shmSize or raise the memory limit." $name $c.shmSize $name $r.limits.memory) }}
+{{- if $pod.shmSize }}
+{{- if ge (mul (include "llama-factory.mebibytes" $pod.shmSize | int) 2) (include "llama-factory.mebibytes" $resources.limits.memory | int) }}
+{{- $errors = append $errors (printf "%s.shmSize: /dev/shm (%v) is memory and counts against %s.resources.limits.memory (%v); it may take at most half of it. Fix: lower shmSize or raise the memory limit." $name $pod.shmSize $name $resources.limits.memory) }}
 {{- end }}
 {{- end }}
 {{- end }}
@@ -37,22 +37,22 @@ Call with (dict "root" $); returns a JSON list of problems, one line each.
 */}}
 {{- define "llama-factory.rules.extraVolumes" -}}
 {{- $root := required "llama-factory.rules.extraVolumes: root is required" .root -}}
-{{- $v := $root.Values }}
+{{- $values := $root.Values }}
 {{- $errors := list }}
-{{- $owned := list "/tmp" "/dev/shm" (include "llama-factory.configPath" dict) $v.storage.mountPath }}
+{{- $owned := list "/tmp" "/dev/shm" (include "llama-factory.configPath" dict) $values.storage.mountPath }}
 {{- $seenPaths := dict }}
-{{- range $name, $vol := $v.common.extraVolumes }}
+{{- range $name, $vol := $values.common.extraVolumes }}
 {{- if has $name (list "workspace" "tmp" "dshm" "config") }}
 {{- $errors = append $errors (printf "common.extraVolumes.%s: the chart names its own volume %q. Fix: give this volume another name." $name $name) }}
 {{- end }}
 {{- /* One directory, however written: /data, /data/ and /data/./ are the same mount point. */}}
-{{- $at := clean $vol.mountPath }}
-{{- if has $at $owned }}
+{{- $mountPath := clean $vol.mountPath }}
+{{- if has $mountPath $owned }}
 {{- $errors = append $errors (printf "common.extraVolumes.%s.mountPath: %s is where the chart mounts its own volume. Fix: pick another path." $name $vol.mountPath) }}
-{{- else if hasKey $seenPaths $at }}
-{{- $errors = append $errors (printf "common.extraVolumes.%s.mountPath: %s is also the mount path of common.extraVolumes.%s. Fix: give each volume its own path." $name $vol.mountPath (get $seenPaths $at)) }}
+{{- else if hasKey $seenPaths $mountPath }}
+{{- $errors = append $errors (printf "common.extraVolumes.%s.mountPath: %s is also the mount path of common.extraVolumes.%s. Fix: give each volume its own path." $name $vol.mountPath (get $seenPaths $mountPath)) }}
 {{- end }}
-{{- $_ := set $seenPaths $at $name }}
+{{- $_ := set $seenPaths $mountPath $name }}
 {{- end }}
 {{- toJson $errors }}
 {{- end }}

@@ -9,13 +9,13 @@ Call with (dict "root" $); returns a JSON list of problems, one line each.
 */}}
 {{- define "llama-factory.rules.eval" -}}
 {{- $root := required "llama-factory.rules.eval: root is required" .root -}}
-{{- $v := $root.Values }}
-{{- $card := float64 $v.common.gpu.memoryGiB }}
-{{- $params := float64 $v.model.parametersBillion }}
+{{- $values := $root.Values }}
+{{- $card := float64 $values.common.gpu.memoryGiB }}
+{{- $params := float64 $values.model.parametersBillion }}
 {{- $errors := list }}
-{{- if has "eval" $v.stages }}
-{{- if lt (mulf (float64 $v.eval.gpus) $card 0.9) (mulf $params 2.0 1.1) }}
-{{- $errors = append $errors (printf "eval.gpus: lm-evaluation-harness loads the %vB model (model.parametersBillion) in bf16 (%.0f GiB); %d x %v GiB cards (common.gpu.memoryGiB) cannot hold it. Fix: raise eval.gpus." $v.model.parametersBillion (mulf $params 2.0) (int $v.eval.gpus) $v.common.gpu.memoryGiB) }}
+{{- if has "eval" $values.stages }}
+{{- if lt (mulf (float64 $values.eval.gpus) $card 0.9) (mulf $params 2.0 1.1) }}
+{{- $errors = append $errors (printf "eval.gpus: lm-evaluation-harness loads the %vB model (model.parametersBillion) in bf16 (%.0f GiB); %d x %v GiB cards (common.gpu.memoryGiB) cannot hold it. Fix: raise eval.gpus." $values.model.parametersBillion (mulf $params 2.0) (int $values.eval.gpus) $values.common.gpu.memoryGiB) }}
 {{- end }}
 {{- end }}
 {{- toJson $errors }}
@@ -28,42 +28,42 @@ Call with (dict "root" $); returns a JSON list of problems, one line each.
 */}}
 {{- define "llama-factory.rules.serving" -}}
 {{- $root := required "llama-factory.rules.serving: root is required" .root -}}
-{{- $v := $root.Values }}
-{{- $t := $v.training }}
-{{- $card := float64 $v.common.gpu.memoryGiB }}
-{{- $params := float64 $v.model.parametersBillion }}
+{{- $values := $root.Values }}
+{{- $training := $values.training }}
+{{- $card := float64 $values.common.gpu.memoryGiB }}
+{{- $params := float64 $values.model.parametersBillion }}
 {{- $errors := list }}
-{{- if has "serve" $v.stages }}
-{{- $s := $v.serving }}
-{{- if $s.lora }}
-{{- if eq $s.model "base" }}
+{{- if has "serve" $values.stages }}
+{{- $serving := $values.serving }}
+{{- if $serving.lora }}
+{{- if eq $serving.model "base" }}
 {{- $errors = append $errors "serving.lora: the base model has no adapter to serve. Fix: set serving.model to sft or dpo, or serving.lora=false." }}
-{{- else if eq $t.method "full" }}
-{{- $errors = append $errors (printf "serving.lora: training.method=full produces no LoRA adapter for %q. Fix: set serving.lora=false to serve the fully fine-tuned model." $s.model) }}
+{{- else if eq $training.method "full" }}
+{{- $errors = append $errors (printf "serving.lora: training.method=full produces no LoRA adapter for %q. Fix: set serving.lora=false to serve the fully fine-tuned model." $serving.model) }}
 {{- end }}
 {{- $rank := include "llama-factory.maxLoraRank" (dict "root" $root) | int }}
 {{- if eq $rank 0 }}
-{{- $errors = append $errors (printf "training.lora.rank: vLLM serves LoRA ranks up to 512; rank %v cannot be served with serving.lora=true. Fix: train with a lower rank or serve the merged model (serving.lora=false)." $t.lora.rank) }}
+{{- $errors = append $errors (printf "training.lora.rank: vLLM serves LoRA ranks up to 512; rank %v cannot be served with serving.lora=true. Fix: train with a lower rank or serve the merged model (serving.lora=false)." $training.lora.rank) }}
 {{- end }}
-{{- with (index $s.extraArgs "max-lora-rank") }}
-{{- if lt (int .) (int $t.lora.rank) }}
-{{- $errors = append $errors (printf "serving.extraArgs.max-lora-rank: %v is below the trained LoRA rank %v (training.lora.rank), so vLLM would refuse the adapter. Fix: remove the override; the chart sets --max-lora-rank from the trained rank." . $t.lora.rank) }}
+{{- with (index $serving.extraArgs "max-lora-rank") }}
+{{- if lt (int .) (int $training.lora.rank) }}
+{{- $errors = append $errors (printf "serving.extraArgs.max-lora-rank: %v is below the trained LoRA rank %v (training.lora.rank), so vLLM would refuse the adapter. Fix: remove the override; the chart sets --max-lora-rank from the trained rank." . $training.lora.rank) }}
 {{- end }}
 {{- end }}
 {{- end }}
 {{- /* Flags the chart derives from typed values (probes, GPU limit, Service and helm test follow them). */}}
 {{- $ownedFlags := dict "port" "nothing: vLLM listens on 8000, the container port the probes and the Service target (serving.service.port sets the Service's port)" "tensor-parallel-size" "serving.tensorParallelSize (also the GPU limit)" "served-model-name" "serving.servedModelName" "lora-modules" "serving.lora and serving.model" "enable-lora" "serving.lora" }}
-{{- range $flag, $_ := $s.extraArgs }}
+{{- range $flag, $_ := $serving.extraArgs }}
 {{- $use := get $ownedFlags (replace "_" "-" $flag) }}
 {{- if $use }}
 {{- $errors = append $errors (printf "serving.extraArgs.%s: the chart sets --%s itself. Fix: remove serving.extraArgs.%s and set %s." $flag (replace "_" "-" $flag) $flag $use) }}
 {{- end }}
 {{- end }}
-{{- if ne (mod (int $v.model.numKeyValueHeads) (int $s.tensorParallelSize)) 0 }}
-{{- $errors = append $errors (printf "serving.tensorParallelSize: %d does not divide the model's %d key/value heads (model.numKeyValueHeads), which vLLM requires. Fix: use 1, 2, 4 or 8." (int $s.tensorParallelSize) (int $v.model.numKeyValueHeads)) }}
+{{- if ne (mod (int $values.model.numKeyValueHeads) (int $serving.tensorParallelSize)) 0 }}
+{{- $errors = append $errors (printf "serving.tensorParallelSize: %d does not divide the model's %d key/value heads (model.numKeyValueHeads), which vLLM requires. Fix: use 1, 2, 4 or 8." (int $serving.tensorParallelSize) (int $values.model.numKeyValueHeads)) }}
 {{- end }}
-{{- if lt (mulf (float64 $s.tensorParallelSize) $card (float64 $s.gpuMemoryUtilization)) (mulf $params 2.0 1.1) }}
-{{- $errors = append $errors (printf "serving.tensorParallelSize: the %vB model (model.parametersBillion) needs about %.0f GiB for bf16 weights alone; %d x %v GiB cards (common.gpu.memoryGiB) at gpuMemoryUtilization %v leave no room for the KV cache. Fix: raise serving.tensorParallelSize or common.gpu.memoryGiB." $v.model.parametersBillion (mulf $params 2.0) (int $s.tensorParallelSize) $v.common.gpu.memoryGiB $s.gpuMemoryUtilization) }}
+{{- if lt (mulf (float64 $serving.tensorParallelSize) $card (float64 $serving.gpuMemoryUtilization)) (mulf $params 2.0 1.1) }}
+{{- $errors = append $errors (printf "serving.tensorParallelSize: the %vB model (model.parametersBillion) needs about %.0f GiB for bf16 weights alone; %d x %v GiB cards (common.gpu.memoryGiB) at gpuMemoryUtilization %v leave no room for the KV cache. Fix: raise serving.tensorParallelSize or common.gpu.memoryGiB." $values.model.parametersBillion (mulf $params 2.0) (int $serving.tensorParallelSize) $values.common.gpu.memoryGiB $serving.gpuMemoryUtilization) }}
 {{- end }}
 {{- end }}
 {{- toJson $errors }}
@@ -78,8 +78,8 @@ these (its parser takes any int; the engine refuses others at start).
 {{- $root := required "llama-factory.maxLoraRank: root is required" .root -}}
 {{- $rank := int $root.Values.training.lora.rank }}
 {{- $out := 0 }}
-{{- range $r := list 8 16 32 64 128 256 320 512 }}
-{{- if and (eq $out 0) (ge $r $rank) }}{{ $out = $r }}{{ end }}
+{{- range $served := list 8 16 32 64 128 256 320 512 }}
+{{- if and (eq $out 0) (ge $served $rank) }}{{ $out = $served }}{{ end }}
 {{- end }}
 {{- $out }}
 {{- end }}

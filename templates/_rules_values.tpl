@@ -9,26 +9,26 @@ Call with (dict "root" $); returns a JSON list of problems, one line each.
 */}}
 {{- define "llama-factory.rules.decimals" -}}
 {{- $root := required "llama-factory.rules.decimals: root is required" .root -}}
-{{- $v := $root.Values }}
+{{- $values := $root.Values }}
 {{- $errors := list }}
 {{- $bounds := dict "minimum" "at least %v" "exclusiveMinimum" "greater than %v" "maximum" "at most %v" "exclusiveMaximum" "less than %v" }}
 {{- range $field := include "llama-factory.decimalFields" dict | fromJsonArray }}
 {{- $path := index $field 0 }}
-{{- $x := $v }}
-{{- range $k := splitList "." $path }}{{ $x = index $x $k }}{{ end }}
-{{- if kindIs "string" $x }}
-{{- $f := float64 $x }}
+{{- $value := $values }}
+{{- range $k := splitList "." $path }}{{ $value = index $value $k }}{{ end }}
+{{- if kindIs "string" $value }}
+{{- $number := float64 $value }}
 {{- $range := list }}
 {{- $out := false }}
-{{- range $b := list "minimum" "exclusiveMinimum" "maximum" "exclusiveMaximum" }}
-{{- if hasKey (index $field 1) $b }}
-{{- $lim := float64 (index (index $field 1) $b) }}
-{{- $range = append $range (printf (get $bounds $b) $lim) }}
-{{- if or (and (eq $b "minimum") (lt $f $lim)) (and (eq $b "exclusiveMinimum") (le $f $lim)) (and (eq $b "maximum") (gt $f $lim)) (and (eq $b "exclusiveMaximum") (ge $f $lim)) }}{{ $out = true }}{{ end }}
+{{- range $bound := list "minimum" "exclusiveMinimum" "maximum" "exclusiveMaximum" }}
+{{- if hasKey (index $field 1) $bound }}
+{{- $limit := float64 (index (index $field 1) $bound) }}
+{{- $range = append $range (printf (get $bounds $bound) $limit) }}
+{{- if or (and (eq $bound "minimum") (lt $number $limit)) (and (eq $bound "exclusiveMinimum") (le $number $limit)) (and (eq $bound "maximum") (gt $number $limit)) (and (eq $bound "exclusiveMaximum") (ge $number $limit)) }}{{ $out = true }}{{ end }}
 {{- end }}
 {{- end }}
 {{- if $out }}
-{{- $errors = append $errors (printf "%s: %q must be %s. Fix: set %s to a number in that range (a decimal given with --set arrives as text and is checked the same way)." $path $x (join " and " $range) $path) }}
+{{- $errors = append $errors (printf "%s: %q must be %s. Fix: set %s to a number in that range (a decimal given with --set arrives as text and is checked the same way)." $path $value (join " and " $range) $path) }}
 {{- end }}
 {{- end }}
 {{- end }}
@@ -41,9 +41,9 @@ Call with (dict "root" $); returns a JSON list of problems, one line each.
 */}}
 {{- define "llama-factory.rules.storage" -}}
 {{- $root := required "llama-factory.rules.storage: root is required" .root -}}
-{{- $v := $root.Values }}
+{{- $values := $root.Values }}
 {{- $errors := list }}
-{{- $modes := $v.storage.accessModes }}
+{{- $modes := $values.storage.accessModes }}
 {{- if has "ReadWriteOncePod" $modes }}
 {{- $errors = append $errors (printf "storage.accessModes: ReadWriteOncePod lets one pod at a time mount the PVC (and the API server refuses it beside other modes), while the Notebook, the download Job and the stages mount it together. Fix: set storage.accessModes to [ReadWriteMany] (or [ReadWriteOnce] when every pod runs on one node).") }}
 {{- else if not (or (has "ReadWriteMany" $modes) (has "ReadWriteOnce" $modes)) }}
@@ -58,9 +58,9 @@ Call with (dict "root" $); returns a JSON list of problems, one line each.
 */}}
 {{- define "llama-factory.rules.yaml" -}}
 {{- $root := required "llama-factory.rules.yaml: root is required" .root -}}
-{{- $v := $root.Values }}
+{{- $values := $root.Values }}
 {{- $errors := list }}
-{{- with include "llama-factory.unyamlable" (dict "value" $v "path" "") }}
+{{- with include "llama-factory.unyamlable" (dict "value" $values "path" "") }}
 {{- $errors = append $errors (printf "%s: holds a control character (in a key or a value), which YAML cannot carry (it would render as an empty string). Fix: remove it from the value." (trimPrefix "." .)) }}
 {{- end }}
 {{- toJson $errors }}

@@ -6,116 +6,116 @@ applied, as JSON: rendered into train.yaml, and read by the memory check
 {{- define "llama-factory.trainArgs" -}}
 {{- $root := required "llama-factory.trainArgs: root is required" .root -}}
 {{- $stage := .stage }}
-{{- $p := include "llama-factory.paths" (dict "root" $root) | fromYaml }}
-{{- $t := $root.Values.training }}
-{{- $s := index $root.Values $stage }}
+{{- $paths := include "llama-factory.paths" (dict "root" $root) | fromYaml }}
+{{- $training := $root.Values.training }}
+{{- $stageValues := index $root.Values $stage }}
 {{- $configPath := include "llama-factory.configPath" dict }}
 {{- $batch := include "llama-factory.batchSplit" (dict "root" $root "stage" $stage) | fromJson }}
 {{- /* Decimals go through float64: `--set sft.learningRate=0.00002` gives a string (_decimals.tpl). */}}
 {{- $cfg := dict
-  "model_name_or_path" (include "llama-factory.abs" (dict "root" $root "path" (ternary $p.base $p.sftModel (eq $stage "sft"))))
+  "model_name_or_path" (include "llama-factory.abs" (dict "root" $root "path" (ternary $paths.base $paths.sftModel (eq $stage "sft"))))
   "stage" $stage
   "do_train" true
-  "finetuning_type" (ternary "full" "lora" (eq $t.method "full"))
+  "finetuning_type" (ternary "full" "lora" (eq $training.method "full"))
   "deepspeed" (printf "%s/ds_config.json" $configPath)
-  "flash_attn" $t.flashAttn
-  "enable_liger_kernel" $t.enableLigerKernel
-  "disable_gradient_checkpointing" (not (ternary true $t.gradientCheckpointing (kindIs "invalid" $t.gradientCheckpointing)))
+  "flash_attn" $training.flashAttn
+  "enable_liger_kernel" $training.enableLigerKernel
+  "disable_gradient_checkpointing" (not (ternary true $training.gradientCheckpointing (kindIs "invalid" $training.gradientCheckpointing)))
   "dataset_dir" $configPath
-  "dataset" (join "," $s.datasets)
+  "dataset" (join "," $stageValues.datasets)
   "template" $root.Values.model.template
-  "cutoff_len" (default $t.cutoffLen $s.cutoffLen)
-  "overwrite_cache" $t.overwriteCache
-  "preprocessing_num_workers" $t.preprocessingNumWorkers
-  "output_dir" (include "llama-factory.abs" (dict "root" $root "path" (get $p $stage)))
-  "logging_steps" $s.loggingSteps
-  "save_steps" $s.saveSteps
-  "plot_loss" $t.plotLoss
-  "overwrite_output_dir" $t.overwriteOutputDir
-  "report_to" $t.reportTo
+  "cutoff_len" (default $training.cutoffLen $stageValues.cutoffLen)
+  "overwrite_cache" $training.overwriteCache
+  "preprocessing_num_workers" $training.preprocessingNumWorkers
+  "output_dir" (include "llama-factory.abs" (dict "root" $root "path" (get $paths $stage)))
+  "logging_steps" $stageValues.loggingSteps
+  "save_steps" $stageValues.saveSteps
+  "plot_loss" $training.plotLoss
+  "overwrite_output_dir" $training.overwriteOutputDir
+  "report_to" $training.reportTo
   "per_device_train_batch_size" $batch.micro
   "gradient_accumulation_steps" $batch.accum
-  "learning_rate" (float64 $s.learningRate)
-  "num_train_epochs" (float64 $s.numTrainEpochs)
-  "lr_scheduler_type" $s.lrSchedulerType
-  "warmup_ratio" (float64 $s.warmupRatio)
-  "bf16" $t.bf16
-  "ddp_timeout" $t.ddpTimeout }}
-{{- if not (kindIs "invalid" $t.saveTotalLimit) }}
-{{- $_ := set $cfg "save_total_limit" $t.saveTotalLimit }}
+  "learning_rate" (float64 $stageValues.learningRate)
+  "num_train_epochs" (float64 $stageValues.numTrainEpochs)
+  "lr_scheduler_type" $stageValues.lrSchedulerType
+  "warmup_ratio" (float64 $stageValues.warmupRatio)
+  "bf16" $training.bf16
+  "ddp_timeout" $training.ddpTimeout }}
+{{- if not (kindIs "invalid" $training.saveTotalLimit) }}
+{{- $_ := set $cfg "save_total_limit" $training.saveTotalLimit }}
 {{- end }}
-{{- if gt (int $s.maxSteps) 0 }}
-{{- $_ := set $cfg "max_steps" $s.maxSteps }}
+{{- if gt (int $stageValues.maxSteps) 0 }}
+{{- $_ := set $cfg "max_steps" $stageValues.maxSteps }}
 {{- end }}
-{{- if ne $t.method "full" }}
-{{- $_ := merge $cfg (dict "lora_target" $t.lora.target "lora_rank" $t.lora.rank "lora_dropout" (float64 $t.lora.dropout)) }}
-{{- if not (kindIs "invalid" $t.lora.alpha) }}
-{{- $_ := set $cfg "lora_alpha" $t.lora.alpha }}
+{{- if ne $training.method "full" }}
+{{- $_ := merge $cfg (dict "lora_target" $training.lora.target "lora_rank" $training.lora.rank "lora_dropout" (float64 $training.lora.dropout)) }}
+{{- if not (kindIs "invalid" $training.lora.alpha) }}
+{{- $_ := set $cfg "lora_alpha" $training.lora.alpha }}
 {{- end }}
 {{- end }}
-{{- if eq $t.method "qlora" }}
-{{- $_ := merge $cfg (dict "quantization_bit" $t.quantizationBits "quantization_method" "bnb") }}
+{{- if eq $training.method "qlora" }}
+{{- $_ := merge $cfg (dict "quantization_bit" $training.quantizationBits "quantization_method" "bnb") }}
 {{- end }}
 {{- if eq $stage "dpo" }}
-{{- $_ := merge $cfg (dict "pref_beta" (float64 $s.prefBeta) "pref_loss" $s.prefLoss) }}
-{{- else if $s.packing }}
+{{- $_ := merge $cfg (dict "pref_beta" (float64 $stageValues.prefBeta) "pref_loss" $stageValues.prefLoss) }}
+{{- else if $stageValues.packing }}
 {{- $_ := set $cfg "neat_packing" true }}
 {{- end }}
-{{- if gt (float64 $s.valSize) 0.0 }}
-{{- $_ := merge $cfg (dict "val_size" (float64 $s.valSize) "per_device_eval_batch_size" $s.perDeviceEvalBatchSize "eval_strategy" "steps" "eval_steps" $s.evalSteps) }}
+{{- if gt (float64 $stageValues.valSize) 0.0 }}
+{{- $_ := merge $cfg (dict "val_size" (float64 $stageValues.valSize) "per_device_eval_batch_size" $stageValues.perDeviceEvalBatchSize "eval_strategy" "steps" "eval_steps" $stageValues.evalSteps) }}
 {{- end }}
-{{- include "llama-factory.override" (dict "dst" $cfg "src" (deepCopy $t.extraArgs)) }}
-{{- include "llama-factory.override" (dict "dst" $cfg "src" (deepCopy $s.extraArgs)) }}
+{{- include "llama-factory.override" (dict "dst" $cfg "src" (deepCopy $training.extraArgs)) }}
+{{- include "llama-factory.override" (dict "dst" $cfg "src" (deepCopy $stageValues.extraArgs)) }}
 {{- /* Defaults that follow the card (values left null): the fastest checkpointing (off, the
 first K decoder layers in steps of 4, fewest first, then all layers), then the largest micro batch
 dividing batchPerGpu, whose worst case fits; explicit values and extraArgs win. Checkpointing
 is carried as the number of checkpointed layers: 0 off, L all, else the launcher's
 checkpointed_layers key (files/launch.py applies it and removes it before LLaMA-Factory reads
 the config). */}}
-{{- $L := int $root.Values.model.numLayers }}
-{{- $kSet := not (kindIs "invalid" $t.gradientCheckpointingLayers) }}
+{{- $layers := int $root.Values.model.numLayers }}
+{{- $kSet := not (kindIs "invalid" $training.gradientCheckpointingLayers) }}
 {{- if and $kSet (not $cfg.disable_gradient_checkpointing) }}
-{{- $_ := set $cfg "checkpointed_layers" (int $t.gradientCheckpointingLayers) }}
+{{- $_ := set $cfg "checkpointed_layers" (int $training.gradientCheckpointingLayers) }}
 {{- end }}
-{{- $extra := merge (deepCopy $s.extraArgs) (deepCopy $t.extraArgs) }}
-{{- $autoCkpt := and (kindIs "invalid" $t.gradientCheckpointing) (not $kSet) (not (hasKey $extra "disable_gradient_checkpointing")) }}
+{{- $extra := merge (deepCopy $stageValues.extraArgs) (deepCopy $training.extraArgs) }}
+{{- $autoCkpt := and (kindIs "invalid" $training.gradientCheckpointing) (not $kSet) (not (hasKey $extra "disable_gradient_checkpointing")) }}
 {{- $autoMicro := and $batch.auto (not (hasKey $extra "per_device_train_batch_size")) (not (hasKey $extra "gradient_accumulation_steps")) }}
 {{- if or $autoCkpt $autoMicro }}
-{{- $ckpts := list (ternary 0 (ternary (int $t.gradientCheckpointingLayers) $L $kSet) $cfg.disable_gradient_checkpointing) }}
+{{- $ckpts := list (ternary 0 (ternary (int $training.gradientCheckpointingLayers) $layers $kSet) $cfg.disable_gradient_checkpointing) }}
 {{- if $autoCkpt }}
 {{- $ckpts = list 0 }}
 {{- /* Partial checkpointing only where its memory was measured (docs/gpu-card-defaults.md):
 whole, unquantized weights on each GPU (ZeRO 0-2, not QLoRA). Under ZeRO-3 (layers gathered
 as they run) and QLoRA (layers dequantized) the choice stays off or all layers until measured;
 training.gradientCheckpointingLayers sets it there. */}}
-{{- if and (lt (int $t.deepspeed.zeroStage) 3) (ne $t.method "qlora") }}
-{{- range $k := untilStep 4 $L 4 }}{{ $ckpts = append $ckpts $k }}{{ end }}
+{{- if and (lt (int $training.deepspeed.zeroStage) 3) (ne $training.method "qlora") }}
+{{- range $k := untilStep 4 $layers 4 }}{{ $ckpts = append $ckpts $k }}{{ end }}
 {{- end }}
-{{- $ckpts = append $ckpts $L }}
+{{- $ckpts = append $ckpts $layers }}
 {{- end }}
 {{- $micros := list $cfg.per_device_train_batch_size }}
 {{- if $autoMicro }}
 {{- $micros = list }}
-{{- range $m := list 64 32 16 8 4 2 1 }}
-{{- if and (le $m (int $batch.total)) (eq (mod (int $batch.total) $m) 0) }}{{ $micros = append $micros $m }}{{ end }}
+{{- range $micro := list 64 32 16 8 4 2 1 }}
+{{- if and (le $micro (int $batch.total)) (eq (mod (int $batch.total) $micro) 0) }}{{ $micros = append $micros $micro }}{{ end }}
 {{- end }}
 {{- end }}
 {{- $chosen := dict }}
-{{- range $ck := $ckpts }}
-{{- range $m := $micros }}
+{{- range $checkpointed := $ckpts }}
+{{- range $micro := $micros }}
 {{- if not $chosen.found }}
 {{- $try := deepCopy $cfg }}
-{{- $_ := set $try "disable_gradient_checkpointing" (eq $ck 0) }}
+{{- $_ := set $try "disable_gradient_checkpointing" (eq $checkpointed 0) }}
 {{- $_ := unset $try "checkpointed_layers" }}
-{{- if or (and (gt $ck 0) (lt $ck $L)) (and $kSet (gt $ck 0)) }}
-{{- $_ := set $try "checkpointed_layers" $ck }}
+{{- if or (and (gt $checkpointed 0) (lt $checkpointed $layers)) (and $kSet (gt $checkpointed 0)) }}
+{{- $_ := set $try "checkpointed_layers" $checkpointed }}
 {{- end }}
-{{- $_ := set $try "per_device_train_batch_size" $m }}
+{{- $_ := set $try "per_device_train_batch_size" $micro }}
 {{- $mem := include "llama-factory.trainMemory" (dict "root" $root "stage" $stage "cfg" $try) | fromJson }}
 {{- if le $mem.peak $mem.budget }}
 {{- $_ := set $chosen "found" true }}
 {{- $_ := set $chosen "cfg" $try }}
-{{- $_ := set $chosen "micro" $m }}
+{{- $_ := set $chosen "micro" $micro }}
 {{- end }}
 {{- end }}
 {{- end }}
@@ -154,17 +154,17 @@ accumulation); both null start at micro 1 and mark the split "auto".
 */}}
 {{- define "llama-factory.batchSplit" -}}
 {{- $root := required "llama-factory.batchSplit: root is required" .root -}}
-{{- $s := index $root.Values .stage }}
-{{- $total := int $s.batchPerGpu }}
-{{- $microSet := not (kindIs "invalid" $s.perDeviceTrainBatchSize) }}
-{{- $accSet := not (kindIs "invalid" $s.gradientAccumulationSteps) }}
+{{- $stageValues := index $root.Values .stage }}
+{{- $total := int $stageValues.batchPerGpu }}
+{{- $microSet := not (kindIs "invalid" $stageValues.perDeviceTrainBatchSize) }}
+{{- $accSet := not (kindIs "invalid" $stageValues.gradientAccumulationSteps) }}
 {{- $micro := 1 }}{{ $acc := $total }}
 {{- if and $microSet $accSet }}
-{{- $micro = int $s.perDeviceTrainBatchSize }}{{ $acc = int $s.gradientAccumulationSteps }}
+{{- $micro = int $stageValues.perDeviceTrainBatchSize }}{{ $acc = int $stageValues.gradientAccumulationSteps }}
 {{- else if $microSet }}
-{{- $micro = int $s.perDeviceTrainBatchSize }}{{ $acc = max 1 (div $total $micro) }}
+{{- $micro = int $stageValues.perDeviceTrainBatchSize }}{{ $acc = max 1 (div $total $micro) }}
 {{- else if $accSet }}
-{{- $acc = int $s.gradientAccumulationSteps }}{{ $micro = max 1 (div $total $acc) }}
+{{- $acc = int $stageValues.gradientAccumulationSteps }}{{ $micro = max 1 (div $total $acc) }}
 {{- end }}
 {{- dict "micro" $micro "accum" $acc "total" $total "auto" (not (or $microSet $accSet)) "divides" (or (eq (mul $micro $acc) $total) (and $microSet (ge $micro $total))) "explicitBoth" (and $microSet $accSet) | toJson }}
 {{- end }}

@@ -12,7 +12,7 @@ names the DeepSpeedJob (its fingerprint). Call with (dict "root" $ "stage" s).
 {{- define "llama-factory.trainingParts" -}}
 {{- $root := required "llama-factory.trainingParts: root is required" .root -}}
 {{- $stage := .stage }}
-{{- $t := $root.Values.training }}
+{{- $training := $root.Values.training }}
 {{- $configPath := include "llama-factory.configPath" dict }}
 {{- $cfg := include "llama-factory.trainArgs" (dict "root" $root "stage" $stage) | fromJson }}
 {{- $sections := list
@@ -29,7 +29,7 @@ names the DeepSpeedJob (its fingerprint). Call with (dict "root" $ "stage" s).
   "ds_config.json" (include "llama-factory.deepspeedConfig" (dict "root" $root) | printf "%s\n")
   "dataset_info.json" (include "llama-factory.datasetInfo" (dict "root" $root) | printf "%s\n")
   "launch.py" ($root.Files.Get "files/launch.py") }}
-{{- $vctx := dict "root" $root "shmSize" $t.shmSize "configMap" $cmName "configPath" $configPath }}
+{{- $vctx := dict "root" $root "shmSize" $training.shmSize "configMap" $cmName "configPath" $configPath }}
 {{- $spec := include "llama-factory.deepspeedJobSpec" (dict "root" $root "configPath" $configPath "stage" $stage) }}
 {{- $podSpec := include "llama-factory.trainingPodSpec" (dict "root" $root "vctx" $vctx "stage" $stage) }}
 {{- $fingerprint := include "llama-factory.contentHash" (dict "root" $root "stage" $stage "content" (cat $spec $podSpec (toJson $cmData))) }}
@@ -39,18 +39,18 @@ names the DeepSpeedJob (its fingerprint). Call with (dict "root" $ "stage" s).
 
 {{- define "llama-factory.deepspeedJobSpec" -}}
 {{- $root := required "llama-factory.deepspeedJobSpec: root is required" .root -}}
-{{- $t := $root.Values.training }}
+{{- $training := $root.Values.training }}
 {{- include "llama-factory.t9kScheduler" (dict "root" $root "withPriority" true "block" .stage) | trim }}
 runPolicy:
-  backoffLimit: {{ $t.backoffLimit | int }}
-  {{- if not (kindIs "invalid" $t.activeDeadlineSeconds) }}
+  backoffLimit: {{ $training.backoffLimit | int }}
+  {{- if not (kindIs "invalid" $training.activeDeadlineSeconds) }}
   {{- /* A stage that waits for another in its release: the deadline also covers the wait. */}}
   {{- $waits := include "llama-factory.waits" (dict "root" $root "stage" .stage) | fromYamlArray }}
-  activeDeadlineSeconds: {{ add $t.activeDeadlineSeconds (ternary $root.Values.pipeline.waitTimeoutSeconds 0 (gt (len $waits) 0)) }}
+  activeDeadlineSeconds: {{ add $training.activeDeadlineSeconds (ternary $root.Values.pipeline.waitTimeoutSeconds 0 (gt (len $waits) 0)) }}
   {{- end }}
-  cleanUpPolicy: {{ $t.cleanUpPolicy }}
+  cleanUpPolicy: {{ $training.cleanUpPolicy }}
 config:
-  slotsPerWorker: {{ $t.gpusPerWorker | int }}
+  slotsPerWorker: {{ $training.gpusPerWorker | int }}
   # The controller starts `deepspeed --hostfile /t9k/hostfile …
   # /etc/llama-factory/launch.py train /etc/llama-factory/train.yaml`;
   # DeepSpeed's launch.py then runs `python -u launch.py train train.yaml` per
@@ -61,7 +61,7 @@ config:
   # LLaMA-Factory reads a config file only when sys.argv[1] ends in .yaml;
   # localRank: false makes the controller pass --no_local_rank.
   localRank: false
-  {{- if eq (int $t.workers) 1 }}
+  {{- if eq (int $training.workers) 1 }}
   # One worker: DeepSpeed still ssh-checks the one host of the hostfile and asks
   # it for its address; both are pointless inside one pod, and skipping them
   # means the image needs no sshd.
@@ -78,9 +78,9 @@ config:
 
 {{- define "llama-factory.trainingPodSpec" -}}
 {{- $root := required "llama-factory.trainingPodSpec: root is required" .root -}}
-{{- $t := $root.Values.training }}
+{{- $training := $root.Values.training }}
 {{- $image := include "llama-factory.image" (dict "root" $root "image" $root.Values.images.llamaFactory "block" .stage) }}
-{{- include "llama-factory.podCommon" (dict "root" $root "t9k" true "block" .stage "gpus" $t.gpusPerWorker) | trim }}
+{{- include "llama-factory.podCommon" (dict "root" $root "t9k" true "block" .stage "gpus" $training.gpusPerWorker) | trim }}
 {{- with include "llama-factory.waitInit" (dict "root" $root "stage" .stage "image" $image "configPath" .vctx.configPath) }}
 {{- . | nindent 0 }}
 {{- end }}
@@ -94,9 +94,9 @@ containers:
       {{- include "llama-factory.env" (dict "root" $root) | nindent 6 }}
       {{- /* The conventional shape keeps the image's HOME (/root): DeepSpeed's launcher reads the
       controller's ~/.deepspeed_env there (docs/t9k-deepspeedjob.md). */}}
-      {{- if ne $t.podShape "conventional" }}
+      {{- if ne $training.podShape "conventional" }}
       {{- include "llama-factory.homeEnv" dict | nindent 6 }}
-      {{- if gt (int $t.workers) 1 }}
+      {{- if gt (int $training.workers) 1 }}
       {{- /* HOME is /tmp here, but the controller writes the environment for the remote ranks
       into /root/.deepspeed_env: DeepSpeed's runner reads DS_ENV_FILE (an absolute path wins
       over its ~ and . search). */}}
@@ -105,29 +105,29 @@ containers:
       {{- end }}
       {{- end }}
       {{- /* ExitCode: T9k restarts a worker only on these exit codes (signals). */}}
-      {{- include "llama-factory.producerEnv" (dict "attempts" (add1 $t.backoffLimit) "retried" (get (dict "ExitCode" "130,137,138,143" "Never" "none") $t.restartPolicy)) | nindent 6 }}
+      {{- include "llama-factory.producerEnv" (dict "attempts" (add1 $training.backoffLimit) "retried" (get (dict "ExitCode" "130,137,138,143" "Never" "none") $training.restartPolicy)) | nindent 6 }}
       {{- if eq $root.Values.model.source "modelscope" }}
       - name: USE_MODELSCOPE_HUB
         value: "1"
       {{- end }}
-      {{- with $t.cudaAllocConf }}
+      {{- with $training.cudaAllocConf }}
       - name: PYTORCH_CUDA_ALLOC_CONF
         value: {{ . | quote }}
       {{- end }}
     resources:
-      {{- include "llama-factory.resources" (dict "root" $root "resources" $t.resources "gpus" $t.gpusPerWorker "rdma" $t.rdma) | trim | nindent 6 }}
+      {{- include "llama-factory.resources" (dict "root" $root "resources" $training.resources "gpus" $training.gpusPerWorker "rdma" $training.rdma) | trim | nindent 6 }}
     {{- /* Restricted, except multi-worker sshd and RDMA (values.yaml says why), or the conventional
     shape of T9k's own DeepSpeedJob examples (training.podShape): root, a writable root
     filesystem, the runtime's default capabilities and IPC_LOCK. */}}
-    {{- $sc := deepCopy (ternary $t.multiWorkerSecurityContext $root.Values.common.containerSecurityContext (gt (int $t.workers) 1)) }}
-    {{- if eq $t.podShape "conventional" }}
-    {{- $sc = dict "runAsNonRoot" false "runAsUser" 0 "readOnlyRootFilesystem" false "capabilities" (dict "add" (list "IPC_LOCK")) "seccompProfile" (dict "type" "RuntimeDefault") }}
-    {{- else if $t.rdma.enabled }}
-    {{- $caps := default dict $sc.capabilities }}
+    {{- $securityContext := deepCopy (ternary $training.multiWorkerSecurityContext $root.Values.common.containerSecurityContext (gt (int $training.workers) 1)) }}
+    {{- if eq $training.podShape "conventional" }}
+    {{- $securityContext = dict "runAsNonRoot" false "runAsUser" 0 "readOnlyRootFilesystem" false "capabilities" (dict "add" (list "IPC_LOCK")) "seccompProfile" (dict "type" "RuntimeDefault") }}
+    {{- else if $training.rdma.enabled }}
+    {{- $caps := default dict $securityContext.capabilities }}
     {{- $_ := set $caps "add" (append (default list $caps.add) "IPC_LOCK") }}
-    {{- $_ := set $sc "capabilities" $caps }}
+    {{- $_ := set $securityContext "capabilities" $caps }}
     {{- end }}
-    {{- with $sc }}
+    {{- with $securityContext }}
     securityContext:
       {{- toYaml . | nindent 6 }}
     {{- end }}
