@@ -51,14 +51,14 @@ class Mutant:
 
 
 MUTANTS = [
-    Mutant("templates/serve.yaml", "containerPort: 8000", "containerPort: {{ $serving.service.port | int }}",
+    Mutant("templates/_*.tpl", "containerPort: 8000", "containerPort: {{ $serving.service.port | int }}",
            "container port taken from the Service port (equal only at the default 8000)"),
     Mutant("templates/serve.yaml", '"tensor-parallel-size" $serving.tensorParallelSize', '"tensor-parallel-size" $serving.replicas',
            "--tensor-parallel-size from the replica count (both 1 by default)"),
     Mutant("templates/serve.yaml", '"resources" $serving.resources "gpus" $serving.tensorParallelSize',
            '"resources" $serving.resources "gpus" $serving.replicas',
            "GPU limit of a replica from the replica count"),
-    Mutant("templates/serve.yaml", "path: /health", "path: /healthz",
+    Mutant("templates/_*.tpl", "path: /health", "path: /healthz",
            "liveness probe on a route vLLM does not serve"),
     Mutant("templates/serve.yaml", '"lora-modules" (printf "%s=%s" $name', '"lora-modules" (printf "%s=%s" (base $src.model)',
            "LoRA module served under the base directory's name, not the served model name"),

@@ -113,30 +113,16 @@ restartPolicy: Never
 {{- with include "llama-factory.waitInit" (dict "root" $root "stage" .stage "image" $image "configPath" .vctx.configPath) }}
 {{- . | nindent 0 }}
 {{- end }}
+{{- $env := include "llama-factory.homeEnv" dict }}
+{{- if .attempts }}
+{{- $env = printf "%s\n%s" $env (include "llama-factory.producerEnv" (dict "attempts" .attempts)) }}
+{{- end }}
+{{- with .env }}
+{{- $env = printf "%s\n%s" $env (toYaml .) }}
+{{- end }}
 containers:
-  - name: {{ .name }}
-    image: {{ $image }}
-    imagePullPolicy: {{ $root.Values.common.imagePullPolicy }}
-    workingDir: {{ $root.Values.storage.mountPath }}
-    command:
-      {{- toYaml .command | nindent 6 }}
-    env:
-      {{- include "llama-factory.env" (dict "root" $root) | nindent 6 }}
-      {{- include "llama-factory.homeEnv" dict | nindent 6 }}
-      {{- if .attempts }}
-      {{- include "llama-factory.producerEnv" (dict "attempts" .attempts) | nindent 6 }}
-      {{- end }}
-      {{- with .env }}
-      {{- toYaml . | nindent 6 }}
-      {{- end }}
-    resources:
-      {{- include "llama-factory.resources" (dict "root" $root "resources" .resources "gpus" .gpus) | trim | nindent 6 }}
-    {{- with $root.Values.common.containerSecurityContext }}
-    securityContext:
-      {{- toYaml . | nindent 6 }}
-    {{- end }}
-    volumeMounts:
-      {{- include "llama-factory.volumeMounts" .vctx | nindent 6 }}
+  {{- include "llama-factory.container" (dict "root" $root "name" .name "image" $image "command" .command "env" $env
+    "resources" .resources "gpus" .gpus "mounts" .vctx) | trim | nindent 2 }}
 volumes:
   {{- include "llama-factory.volumes" .vctx | nindent 2 }}
 {{- end }}

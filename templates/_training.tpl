@@ -84,55 +84,54 @@ config:
 {{- with include "llama-factory.waitInit" (dict "root" $root "stage" .stage "image" $image "configPath" .vctx.configPath) }}
 {{- . | nindent 0 }}
 {{- end }}
+{{- /* Restricted, except multi-worker sshd and RDMA (values.yaml says why), or the conventional
+shape of T9k's own DeepSpeedJob examples (training.podShape): root, a writable root
+filesystem, the runtime's default capabilities and IPC_LOCK. */}}
+{{- $securityContext := deepCopy (ternary $training.multiWorkerSecurityContext $root.Values.common.containerSecurityContext (gt (int $training.workers) 1)) }}
+{{- if eq $training.podShape "conventional" }}
+{{- $securityContext = dict "runAsNonRoot" false "runAsUser" 0 "readOnlyRootFilesystem" false "capabilities" (dict "add" (list "IPC_LOCK")) "seccompProfile" (dict "type" "RuntimeDefault") }}
+{{- else if $training.rdma.enabled }}
+{{- $caps := default dict $securityContext.capabilities }}
+{{- $_ := set $caps "add" (append (default list $caps.add) "IPC_LOCK") }}
+{{- $_ := set $securityContext "capabilities" $caps }}
+{{- end }}
 containers:
-  # The controller runs training in the container named "worker".
-  - name: worker
-    image: {{ $image }}
-    imagePullPolicy: {{ $root.Values.common.imagePullPolicy }}
-    workingDir: {{ $root.Values.storage.mountPath }}
-    env:
-      {{- include "llama-factory.env" (dict "root" $root) | nindent 6 }}
-      {{- /* The conventional shape keeps the image's HOME (/root): DeepSpeed's launcher reads the
-      controller's ~/.deepspeed_env there (docs/t9k-deepspeedjob.md). */}}
-      {{- if ne $training.podShape "conventional" }}
-      {{- include "llama-factory.homeEnv" dict | nindent 6 }}
-      {{- if gt (int $training.workers) 1 }}
-      {{- /* HOME is /tmp here, but the controller writes the environment for the remote ranks
-      into /root/.deepspeed_env: DeepSpeed's runner reads DS_ENV_FILE (an absolute path wins
-      over its ~ and . search). */}}
-      - name: DS_ENV_FILE
-        value: /root/.deepspeed_env
-      {{- end }}
-      {{- end }}
-      {{- /* ExitCode: T9k restarts a worker only on these exit codes (signals). */}}
-      {{- include "llama-factory.producerEnv" (dict "attempts" (add1 $training.backoffLimit) "retried" (get (dict "ExitCode" "130,137,138,143" "Never" "none") $training.restartPolicy)) | nindent 6 }}
-      {{- if eq $root.Values.model.source "modelscope" }}
-      - name: USE_MODELSCOPE_HUB
-        value: "1"
-      {{- end }}
-      {{- with $training.cudaAllocConf }}
-      - name: PYTORCH_CUDA_ALLOC_CONF
-        value: {{ . | quote }}
-      {{- end }}
-    resources:
-      {{- include "llama-factory.resources" (dict "root" $root "resources" $training.resources "gpus" $training.gpusPerWorker "rdma" $training.rdma) | trim | nindent 6 }}
-    {{- /* Restricted, except multi-worker sshd and RDMA (values.yaml says why), or the conventional
-    shape of T9k's own DeepSpeedJob examples (training.podShape): root, a writable root
-    filesystem, the runtime's default capabilities and IPC_LOCK. */}}
-    {{- $securityContext := deepCopy (ternary $training.multiWorkerSecurityContext $root.Values.common.containerSecurityContext (gt (int $training.workers) 1)) }}
-    {{- if eq $training.podShape "conventional" }}
-    {{- $securityContext = dict "runAsNonRoot" false "runAsUser" 0 "readOnlyRootFilesystem" false "capabilities" (dict "add" (list "IPC_LOCK")) "seccompProfile" (dict "type" "RuntimeDefault") }}
-    {{- else if $training.rdma.enabled }}
-    {{- $caps := default dict $securityContext.capabilities }}
-    {{- $_ := set $caps "add" (append (default list $caps.add) "IPC_LOCK") }}
-    {{- $_ := set $securityContext "capabilities" $caps }}
-    {{- end }}
-    {{- with $securityContext }}
-    securityContext:
-      {{- toYaml . | nindent 6 }}
-    {{- end }}
-    volumeMounts:
-      {{- include "llama-factory.volumeMounts" .vctx | nindent 6 }}
+  {{- include "llama-factory.container" (dict "root" $root "comment" "The controller runs training in the container named \"worker\"."
+    "name" "worker" "image" $image "env" (include "llama-factory.trainingEnv" (dict "root" $root) | trim)
+    "resources" $training.resources "gpus" $training.gpusPerWorker "rdma" $training.rdma
+    "securityContext" $securityContext "mounts" .vctx) | trim | nindent 2 }}
 volumes:
   {{- include "llama-factory.volumes" .vctx | nindent 2 }}
+{{- end }}
+
+{{/*
+The worker's own environment, after the chart's (llama-factory.container): HOME
+and DeepSpeed's environment file unless the pod has the conventional shape, the
+producer's record, the model hub, the CUDA allocator. Call with (dict "root" $).
+*/}}
+{{- define "llama-factory.trainingEnv" -}}
+{{- $root := required "llama-factory.trainingEnv: root is required" .root -}}
+{{- $training := $root.Values.training }}
+{{- /* The conventional shape keeps the image's HOME (/root): DeepSpeed's launcher reads the
+controller's ~/.deepspeed_env there (docs/t9k-deepspeedjob.md). */}}
+{{- if ne $training.podShape "conventional" }}
+{{- include "llama-factory.homeEnv" dict | nindent 0 }}
+{{- if gt (int $training.workers) 1 }}
+{{- /* HOME is /tmp here, but the controller writes the environment for the remote ranks
+into /root/.deepspeed_env: DeepSpeed's runner reads DS_ENV_FILE (an absolute path wins
+over its ~ and . search). */}}
+- name: DS_ENV_FILE
+  value: /root/.deepspeed_env
+{{- end }}
+{{- end }}
+{{- /* ExitCode: T9k restarts a worker only on these exit codes (signals). */}}
+{{- include "llama-factory.producerEnv" (dict "attempts" (add1 $training.backoffLimit) "retried" (get (dict "ExitCode" "130,137,138,143" "Never" "none") $training.restartPolicy)) | nindent 0 }}
+{{- if eq $root.Values.model.source "modelscope" }}
+- name: USE_MODELSCOPE_HUB
+  value: "1"
+{{- end }}
+{{- with $training.cudaAllocConf }}
+- name: PYTORCH_CUDA_ALLOC_CONF
+  value: {{ . | quote }}
+{{- end }}
 {{- end }}
