@@ -8,24 +8,26 @@ absolute under data/ on the PVC (LLaMA-Factory joins dataset_dir with
 file_name, and an absolute file_name wins the join).
 */}}
 {{- define "llama-factory.datasetInfo" -}}
-{{- $p := include "llama-factory.paths" . | fromYaml }}
+{{- $root := required "llama-factory.datasetInfo: root is required" .root -}}
+{{- $paths := include "llama-factory.paths" (dict "root" $root) | fromYaml }}
 {{- $out := dict }}
-{{- range $name, $d := .Values.datasets }}
-{{- $e := deepCopy $d }}
-{{- if and $e.file_name (not (isAbs $e.file_name)) }}
-{{- $_ := set $e "file_name" (include "llama-factory.abs" (list $ (printf "%s/%s" $p.data $e.file_name))) }}
+{{- range $name, $dataset := $root.Values.datasets }}
+{{- $entry := deepCopy $dataset }}
+{{- if and $entry.file_name (not (isAbs $entry.file_name)) }}
+{{- $_ := set $entry "file_name" (include "llama-factory.abs" (dict "root" $root "path" (printf "%s/%s" $paths.data $entry.file_name))) }}
 {{- end }}
-{{- $_ := set $out $name $e }}
+{{- $_ := set $out $name $entry }}
 {{- end }}
 {{- toPrettyJson $out }}
 {{- end }}
 
 {{/* The DeepSpeed JSON of the training stages. */}}
 {{- define "llama-factory.deepspeedConfig" -}}
-{{- $d := .Values.training.deepspeed }}
-{{- $z := int $d.zeroStage }}
-{{- $zero := dict "stage" $z }}
-{{- if eq $z 3 }}
+{{- $root := required "llama-factory.deepspeedConfig: root is required" .root -}}
+{{- $deepspeed := $root.Values.training.deepspeed }}
+{{- $zeroStage := int $deepspeed.zeroStage }}
+{{- $zero := dict "stage" $zeroStage }}
+{{- if eq $zeroStage 3 }}
 {{- $zero = merge $zero (dict
   "overlap_comm" false
   "contiguous_gradients" true
@@ -36,7 +38,7 @@ file_name, and an absolute file_name wins the join).
   "stage3_max_live_parameters" 1000000000
   "stage3_max_reuse_distance" 1000000000
   "stage3_gather_16bit_weights_on_model_save" true) }}
-{{- else if ge $z 1 }}
+{{- else if ge $zeroStage 1 }}
 {{- $zero = merge $zero (dict
   "allgather_partitions" true
   "allgather_bucket_size" 500000000
@@ -46,10 +48,10 @@ file_name, and an absolute file_name wins the join).
   "contiguous_gradients" true
   "round_robin_gradients" true) }}
 {{- end }}
-{{- if $d.offloadOptimizer }}
+{{- if $deepspeed.offloadOptimizer }}
 {{- $_ := set $zero "offload_optimizer" (dict "device" "cpu" "pin_memory" true) }}
 {{- end }}
-{{- if $d.offloadParams }}
+{{- if $deepspeed.offloadParams }}
 {{- $_ := set $zero "offload_param" (dict "device" "cpu" "pin_memory" true) }}
 {{- end }}
 {{- $cfg := dict
@@ -61,6 +63,6 @@ file_name, and an absolute file_name wins the join).
   "fp16" (dict "enabled" "auto" "loss_scale" 0 "loss_scale_window" 1000 "initial_scale_power" 16 "hysteresis" 2 "min_loss_scale" 1)
   "bf16" (dict "enabled" "auto")
   "zero_optimization" $zero }}
-{{- include "llama-factory.override" (dict "dst" $cfg "src" (deepCopy $d.extraConfig)) }}
+{{- include "llama-factory.override" (dict "dst" $cfg "src" (deepCopy $deepspeed.extraConfig)) }}
 {{- toPrettyJson $cfg }}
 {{- end }}

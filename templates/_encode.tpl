@@ -4,7 +4,8 @@ Encoders: command-line flags, scalars, LLaMA-Factory YAML and overrides.
 
 {{/*
 Renders a map of command-line flags as a list of "--flag=value" arguments
-(true: a bare "--flag"; false or null: left out), sorted by flag.
+(true: a bare "--flag"; false or null: left out), sorted by flag. A pure value
+helper: takes the flag map itself.
 */}}
 {{- define "llama-factory.flagArgs" -}}
 {{- range $k, $v := . }}
@@ -24,6 +25,7 @@ Renders a map of command-line flags as a list of "--flag=value" arguments
 A value as YAML that Python's yaml.safe_load reads back with the same type:
 integral numbers as integers, other floats in plain decimal notation (Go's
 `1e-05` would load as a string), anything else as JSON (a YAML subset).
+A pure value helper: takes the value itself.
 */}}
 {{- define "llama-factory.scalar" -}}
 {{- if kindIs "float64" . }}

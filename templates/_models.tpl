@@ -11,14 +11,15 @@ or model.modelscopeRepo with model.source=modelscope), as JSON: its facts plus
 does not list.
 */}}
 {{- define "llama-factory.knownModel" -}}
-{{- $m := .Values.model }}
-{{- $hub := ternary "huggingface" "modelscope" (eq $m.source "huggingface") }}
-{{- $field := ternary "model.huggingfaceRepo" "model.modelscopeRepo" (eq $m.source "huggingface") }}
-{{- $repo := toString (ternary $m.huggingfaceRepo $m.modelscopeRepo (eq $m.source "huggingface")) }}
+{{- $root := required "llama-factory.knownModel: root is required" .root -}}
+{{- $model := $root.Values.model }}
+{{- $hub := ternary "huggingface" "modelscope" (eq $model.source "huggingface") }}
+{{- $field := ternary "model.huggingfaceRepo" "model.modelscopeRepo" (eq $model.source "huggingface") }}
+{{- $repo := toString (ternary $model.huggingfaceRepo $model.modelscopeRepo (eq $model.source "huggingface")) }}
 {{- $found := dict }}
-{{- range $id, $facts := .Files.Get "files/models.yaml" | fromYaml }}
-{{- range $r := (get $facts $hub) }}
-{{- if and (not $found) (eq (lower $r) (lower $repo)) }}
+{{- range $id, $facts := $root.Files.Get "files/models.yaml" | fromYaml }}
+{{- range $listed := (get $facts $hub) }}
+{{- if and (not $found) (eq (lower $listed) (lower $repo)) }}
 {{- $found = merge (dict "id" $id "repo" $repo "field" $field) (omit $facts "huggingface" "modelscope") }}
 {{- end }}
 {{- end }}
@@ -29,22 +30,23 @@ does not list.
 {{/*
 Errors (a JSON list) of the model facts: each model.* value the memory, merge,
 eval and serve checks read must be the known model's (parametersBillion within
-5 %). Call with the root context.
+5 %). Call with (dict "root" $).
 */}}
 {{- define "llama-factory.modelErrors" -}}
+{{- $root := required "llama-factory.modelErrors: root is required" .root -}}
 {{- $errors := list }}
-{{- $known := include "llama-factory.knownModel" . | fromJson }}
+{{- $known := include "llama-factory.knownModel" (dict "root" $root) | fromJson }}
 {{- if $known }}
-{{- $m := .Values.model }}
+{{- $model := $root.Values.model }}
 {{- $wrong := list }}
 {{- $want := float64 $known.parametersBillion }}
-{{- $off := subf (float64 $m.parametersBillion) $want }}
+{{- $off := subf (float64 $model.parametersBillion) $want }}
 {{- if gt (mulf (maxf $off (mulf $off -1.0)) 20.0) $want }}
-{{- $wrong = append $wrong (list "parametersBillion" $m.parametersBillion $known.parametersBillion) }}
+{{- $wrong = append $wrong (list "parametersBillion" $model.parametersBillion $known.parametersBillion) }}
 {{- end }}
 {{- range $key := list "numLayers" "hiddenSize" "numKeyValueHeads" "vocabSize" }}
-{{- if ne (int (index $m $key)) (int (index $known $key)) }}
-{{- $wrong = append $wrong (list $key (index $m $key) (index $known $key)) }}
+{{- if ne (int (index $model $key)) (int (index $known $key)) }}
+{{- $wrong = append $wrong (list $key (index $model $key) (index $known $key)) }}
 {{- end }}
 {{- end }}
 {{- if $wrong }}
@@ -52,10 +54,10 @@ eval and serve checks read must be the known model's (parametersBillion within
 {{- $fields := list }}
 {{- $facts := list }}
 {{- $sets := list }}
-{{- range $w := $wrong }}
-{{- $fields = append $fields (printf "model.%s" (index $w 0)) }}
-{{- $facts = append $facts (printf "model.%s %v (not %v)" (index $w 0) (index $w 2) (index $w 1)) }}
-{{- $sets = append $sets (printf "model.%s=%v" (index $w 0) (index $w 2)) }}
+{{- range $mismatch := $wrong }}
+{{- $fields = append $fields (printf "model.%s" (index $mismatch 0)) }}
+{{- $facts = append $facts (printf "model.%s %v (not %v)" (index $mismatch 0) (index $mismatch 2) (index $mismatch 1)) }}
+{{- $sets = append $sets (printf "model.%s=%v" (index $mismatch 0) (index $mismatch 2)) }}
 {{- end }}
 {{- $preset := "" }}
 {{- with $known.preset }}{{ $preset = printf " (or -f %s, sized for it)" . }}{{ end }}
@@ -71,7 +73,8 @@ merged SFT and DPO models (whole models after full fine-tuning), each
 parameters x 2 bytes in bf16, and 10 % for adapters, checkpoints and datasets.
 */}}
 {{- define "llama-factory.storageNeed" -}}
-{{- $model := divf (mulf (float64 .Values.model.parametersBillion) 2000000000.0) 1073741824.0 }}
+{{- $root := required "llama-factory.storageNeed: root is required" .root -}}
+{{- $model := divf (mulf (float64 $root.Values.model.parametersBillion) 2000000000.0) 1073741824.0 }}
 {{- dict "model" $model "need" (mulf $model 3.0 1.1) | toJson }}
 {{- end }}
 
@@ -81,13 +84,14 @@ hold the pipeline's models (llama-factory.storageNeed). An existing claim
 (storage.existingClaim) is not checked.
 */}}
 {{- define "llama-factory.storageErrors" -}}
+{{- $root := required "llama-factory.storageErrors: root is required" .root -}}
 {{- $errors := list }}
-{{- $s := .Values.storage }}
-{{- if and (has "workspace" .Values.stages) (not $s.existingClaim) }}
-{{- $n := include "llama-factory.storageNeed" . | fromJson }}
-{{- $have := divf (include "llama-factory.mebibytes" $s.size | float64) 1024.0 }}
-{{- if lt $have $n.need }}
-{{- $errors = append $errors (printf "storage.size: %v cannot hold the pipeline's models: the base model of %vB parameters (model.parametersBillion) is %.1f GiB in bf16, the merged SFT and DPO models as much again each, plus 10%% for adapters, checkpoints and datasets: %d GiB. Fix: set storage.size=%dGi or more (each run=<name> adds two merged models), or use a claim you sized yourself (storage.existingClaim)." $s.size .Values.model.parametersBillion $n.model (int (ceil $n.need)) (int (ceil $n.need))) }}
+{{- $storage := $root.Values.storage }}
+{{- if and (has "workspace" $root.Values.stages) (not $storage.existingClaim) }}
+{{- $need := include "llama-factory.storageNeed" (dict "root" $root) | fromJson }}
+{{- $have := divf (include "llama-factory.mebibytes" $storage.size | float64) 1024.0 }}
+{{- if lt $have $need.need }}
+{{- $errors = append $errors (printf "storage.size: %v cannot hold the pipeline's models: the base model of %vB parameters (model.parametersBillion) is %.1f GiB in bf16, the merged SFT and DPO models as much again each, plus 10%% for adapters, checkpoints and datasets: %d GiB. Fix: set storage.size=%dGi or more (each run=<name> adds two merged models), or use a claim you sized yourself (storage.existingClaim)." $storage.size $root.Values.model.parametersBillion $need.model (int (ceil $need.need)) (int (ceil $need.need))) }}
 {{- end }}
 {{- end }}
 {{- $errors | toJson }}

@@ -3,18 +3,20 @@ Names, labels, content hashes and images.
 */}}
 
 {{- define "llama-factory.name" -}}
-{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- $root := required "llama-factory.name: root is required" .root -}}
+{{- default $root.Chart.Name $root.Values.nameOverride | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
 {{- define "llama-factory.fullname" -}}
-{{- if .Values.fullnameOverride }}
-{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- $root := required "llama-factory.fullname: root is required" .root -}}
+{{- if $root.Values.fullnameOverride }}
+{{- $root.Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
 {{- else }}
-{{- $name := default .Chart.Name .Values.nameOverride }}
-{{- if contains $name .Release.Name }}
-{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- $name := default $root.Chart.Name $root.Values.nameOverride }}
+{{- if contains $name $root.Release.Name }}
+{{- $root.Release.Name | trunc 63 | trimSuffix "-" }}
 {{- else }}
-{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- printf "%s-%s" $root.Release.Name $name | trunc 63 | trimSuffix "-" }}
 {{- end }}
 {{- end }}
 {{- end }}
@@ -26,7 +28,8 @@ the T9k controllers derive from a job name stay under 63. A cut name keeps 4
 characters of the full name's hash, so two long release names never collide.
 */}}
 {{- define "llama-factory.prefix" -}}
-{{- $full := include "llama-factory.fullname" . }}
+{{- $root := required "llama-factory.prefix: root is required" .root -}}
+{{- $full := include "llama-factory.fullname" (dict "root" $root) }}
 {{- if le (len $full) 30 }}
 {{- $full }}
 {{- else }}
@@ -35,24 +38,27 @@ characters of the full name's hash, so two long release names never collide.
 {{- end }}
 
 {{- define "llama-factory.chart" -}}
-{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- $root := required "llama-factory.chart: root is required" .root -}}
+{{- printf "%s-%s" $root.Chart.Name $root.Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
 {{/* Selector labels; call with (dict "root" $ "component" "sft"). */}}
 {{- define "llama-factory.selectorLabels" -}}
-app.kubernetes.io/name: {{ include "llama-factory.name" .root | quote }}
-app.kubernetes.io/instance: {{ .root.Release.Name | quote }}
+{{- $root := required "llama-factory.selectorLabels: root is required" .root -}}
+app.kubernetes.io/name: {{ include "llama-factory.name" (dict "root" $root) | quote }}
+app.kubernetes.io/instance: {{ $root.Release.Name | quote }}
 app.kubernetes.io/component: {{ .component | quote }}
 {{- end }}
 
 {{/* Full labels; call with (dict "root" $ "component" "sft"). */}}
 {{- define "llama-factory.labels" -}}
+{{- $root := required "llama-factory.labels: root is required" .root -}}
 {{ include "llama-factory.selectorLabels" . }}
-app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/version: {{ $root.Chart.AppVersion | quote }}
 app.kubernetes.io/part-of: llama-factory
-app.kubernetes.io/managed-by: {{ .root.Release.Service | quote }}
-helm.sh/chart: {{ include "llama-factory.chart" .root | quote }}
-{{- with .root.Values.common.labels }}
+app.kubernetes.io/managed-by: {{ $root.Release.Service | quote }}
+helm.sh/chart: {{ include "llama-factory.chart" (dict "root" $root) | quote }}
+{{- with $root.Values.common.labels }}
 {{ toYaml . }}
 {{- end }}
 {{- end }}
@@ -66,7 +72,8 @@ labels and annotations, the T9k queue label; immutable in a Job too) while
 set, and a DeepSpeedJob's worker block (replicas: the world size).
 */}}
 {{- define "llama-factory.hashedName" -}}
-{{- printf "%s-%s-%s" (include "llama-factory.prefix" .root) .stage (include "llama-factory.contentHash" .) }}
+{{- $root := required "llama-factory.hashedName: root is required" .root -}}
+{{- printf "%s-%s-%s" (include "llama-factory.prefix" (dict "root" $root)) .stage (include "llama-factory.contentHash" .) }}
 {{- end }}
 
 {{/*
@@ -75,23 +82,25 @@ stage's fingerprint, by which the stages after it in a release know its output
 (_pipeline.tpl).
 */}}
 {{- define "llama-factory.contentHash" -}}
+{{- $root := required "llama-factory.contentHash: root is required" .root -}}
 {{- $content := .content }}
-{{- $c := .root.Values.common }}
-{{- $queue := (include "llama-factory.scheduling" (dict "root" .root "block" (include "llama-factory.block" .stage) "gpus" 0) | fromJson).queue }}
-{{- if or $c.podLabels $c.podAnnotations $queue }}
-{{- $content = cat $content (toJson (list $c.podLabels $c.podAnnotations $queue)) }}
+{{- $common := $root.Values.common }}
+{{- $queue := (include "llama-factory.scheduling" (dict "root" $root "block" (include "llama-factory.block" .stage) "gpus" 0) | fromJson).queue }}
+{{- if or $common.podLabels $common.podAnnotations $queue }}
+{{- $content = cat $content (toJson (list $common.podLabels $common.podAnnotations $queue)) }}
 {{- end }}
-{{- with $c.labels }}
+{{- with $common.labels }}
 {{- $content = cat $content (toJson .) }}
 {{- end }}
 {{- if has .stage (list "sft" "dpo") }}
-{{- $content = cat $content (toJson (list .root.Values.training.workers .root.Values.training.restartPolicy)) }}
+{{- $content = cat $content (toJson (list $root.Values.training.workers $root.Values.training.restartPolicy)) }}
 {{- end }}
 {{- sha256sum $content | trunc 8 }}
 {{- end }}
 
 {{- define "llama-factory.stageName" -}}
-{{- printf "%s-%s" (include "llama-factory.prefix" .root) .stage }}
+{{- $root := required "llama-factory.stageName: root is required" .root -}}
+{{- printf "%s-%s" (include "llama-factory.prefix" (dict "root" $root)) .stage }}
 {{- end }}
 
 {{/*
@@ -100,19 +109,21 @@ values block: sft, serving, ...) whose `image` overrides it field by field. An o
 names another repository or tag drops the default's digest unless it gives its own.
 */}}
 {{- define "llama-factory.image" -}}
+{{- $root := required "llama-factory.image: root is required" .root -}}
 {{- $image := .image }}
 {{- if .block }}
-{{- with (index .root.Values .block).image }}
+{{- with (index $root.Values .block).image }}
 {{- $image = deepCopy $image }}
 {{- if or .repository .tag }}{{ $_ := set $image "digest" "" }}{{ end }}
 {{- range $k, $x := . }}{{ if $x }}{{ $_ := set $image $k $x }}{{ end }}{{ end }}
 {{- end }}
 {{- end }}
-{{- include "llama-factory.imageRef" (dict "root" .root "image" $image) }}
+{{- include "llama-factory.imageRef" (dict "root" $root "image" $image) }}
 {{- end }}
 
 {{- define "llama-factory.imageRef" -}}
-{{- $registry := default .image.registry .root.Values.common.imageRegistry }}
+{{- $root := required "llama-factory.imageRef: root is required" .root -}}
+{{- $registry := default .image.registry $root.Values.common.imageRegistry }}
 {{- if .image.digest }}
 {{- printf "%s/%s@%s" $registry .image.repository .image.digest }}
 {{- else }}

@@ -13,24 +13,25 @@ other's models or evaluations.
 Returns YAML; use with fromYaml.
 */}}
 {{- define "llama-factory.paths" -}}
-{{- $m := .Values.model.name }}
-{{- $method := .Values.training.method }}
+{{- $root := required "llama-factory.paths: root is required" .root -}}
+{{- $modelName := $root.Values.model.name }}
+{{- $method := $root.Values.training.method }}
 {{- $full := eq $method "full" }}
 {{- /* A named run gets its own directory under each output (values: run). */}}
-{{- $run := .Values.run | default "" }}
-{{- $saves := ternary (printf "saves/%s/%s" $m $method) (printf "saves/%s/%s/%s" $m $method $run) (eq $run "") }}
+{{- $run := $root.Values.run | default "" }}
+{{- $saves := ternary (printf "saves/%s/%s" $modelName $method) (printf "saves/%s/%s/%s" $modelName $method $run) (eq $run "") }}
 {{- $sft := printf "%s/sft" $saves }}
 {{- $dpo := printf "%s/dpo" $saves }}
 {{- /* Merged models and evaluations of QLoRA (or full) runs never share a directory with LoRA's. */}}
 {{- $tag := printf "%s%s" (ternary "" (printf "-%s" $method) (eq $method "lora")) (ternary "" (printf "-%s" $run) (eq $run "")) }}
-base: {{ printf "models/%s" $m }}
+base: {{ printf "models/%s" $modelName }}
 sft: {{ $sft }}
-sftModel: {{ ternary $sft (printf "models/%s%s-sft" $m $tag) $full }}
+sftModel: {{ ternary $sft (printf "models/%s%s-sft" $modelName $tag) $full }}
 dpo: {{ $dpo }}
-dpoModel: {{ ternary $dpo (printf "models/%s%s-dpo" $m $tag) $full }}
+dpoModel: {{ ternary $dpo (printf "models/%s%s-dpo" $modelName $tag) $full }}
 data: data
 hfHome: .cache/huggingface
-eval: {{ printf "evals/%s%s" $m $tag }}
+eval: {{ printf "evals/%s%s" $modelName $tag }}
 {{- end }}
 
 {{/*
@@ -39,30 +40,33 @@ Call with (dict "root" $ "model" "dpo" "lora" false). Returns YAML with
 `model` (the directory vLLM / lm-eval loads) and, for lora, `adapter`.
 */}}
 {{- define "llama-factory.modelSource" -}}
-{{- $p := include "llama-factory.paths" .root | fromYaml }}
+{{- $root := required "llama-factory.modelSource: root is required" .root -}}
+{{- $paths := include "llama-factory.paths" (dict "root" $root) | fromYaml }}
 {{- if .lora }}
 {{- if eq .model "sft" }}
-model: {{ $p.base }}
-adapter: {{ $p.sft }}
+model: {{ $paths.base }}
+adapter: {{ $paths.sft }}
 {{- else }}
-model: {{ $p.sftModel }}
-adapter: {{ $p.dpo }}
+model: {{ $paths.sftModel }}
+adapter: {{ $paths.dpo }}
 {{- end }}
 {{- else }}
-model: {{ get $p (ternary "base" (printf "%sModel" .model) (eq .model "base")) }}
+model: {{ get $paths (ternary "base" (printf "%sModel" .model) (eq .model "base")) }}
 {{- end }}
 {{- end }}
 
-{{/* Absolute path on the PVC; call with (list $ "models/x"). */}}
+{{/* Absolute path on the PVC; call with (dict "root" $ "path" "models/x"). */}}
 {{- define "llama-factory.abs" -}}
-{{- printf "%s/%s" (index . 0).Values.storage.mountPath (index . 1) }}
+{{- $root := required "llama-factory.abs: root is required" .root -}}
+{{- printf "%s/%s" $root.Values.storage.mountPath (required "llama-factory.abs: path is required" .path) }}
 {{- end }}
 
-{{/* Where a stage's ConfigMap (its LLaMA-Factory config, scripts) is mounted. */}}
+{{/* Where a stage's ConfigMap (its LLaMA-Factory config, scripts) is mounted. A constant: call with dict. */}}
 {{- define "llama-factory.configPath" -}}
 /etc/llama-factory
 {{- end }}
 
 {{- define "llama-factory.claimName" -}}
-{{- default .Values.storage.name .Values.storage.existingClaim }}
+{{- $root := required "llama-factory.claimName: root is required" .root -}}
+{{- default $root.Values.storage.name $root.Values.storage.existingClaim }}
 {{- end }}

@@ -20,27 +20,28 @@ release of one stage renders no wait, as before.
 
 {{/* Paths (relative to the PVC) each stage reads and writes, as YAML. */}}
 {{- define "llama-factory.io" -}}
-{{- $p := include "llama-factory.paths" . | fromYaml }}
-{{- $eval := include "llama-factory.modelSource" (dict "root" . "model" .Values.eval.model "lora" false) | fromYaml }}
-{{- $serve := include "llama-factory.modelSource" (dict "root" . "model" .Values.serving.model "lora" .Values.serving.lora) | fromYaml }}
+{{- $root := required "llama-factory.io: root is required" .root -}}
+{{- $paths := include "llama-factory.paths" (dict "root" $root) | fromYaml }}
+{{- $eval := include "llama-factory.modelSource" (dict "root" $root "model" $root.Values.eval.model "lora" false) | fromYaml }}
+{{- $serve := include "llama-factory.modelSource" (dict "root" $root "model" $root.Values.serving.model "lora" $root.Values.serving.lora) | fromYaml }}
 workspace:
   reads: []
-  writes: {{ ternary (list $p.base) (list) .Values.download.enabled | toJson }}
+  writes: {{ ternary (list $paths.base) (list) $root.Values.download.enabled | toJson }}
 sft:
-  reads: {{ list $p.base | toJson }}
-  writes: {{ list $p.sft | toJson }}
+  reads: {{ list $paths.base | toJson }}
+  writes: {{ list $paths.sft | toJson }}
 merge-sft:
-  reads: {{ list $p.base $p.sft | toJson }}
-  writes: {{ list $p.sftModel | toJson }}
+  reads: {{ list $paths.base $paths.sft | toJson }}
+  writes: {{ list $paths.sftModel | toJson }}
 dpo:
-  reads: {{ list $p.sftModel | toJson }}
-  writes: {{ list $p.dpo | toJson }}
+  reads: {{ list $paths.sftModel | toJson }}
+  writes: {{ list $paths.dpo | toJson }}
 merge-dpo:
-  reads: {{ list $p.sftModel $p.dpo | toJson }}
-  writes: {{ list $p.dpoModel | toJson }}
+  reads: {{ list $paths.sftModel $paths.dpo | toJson }}
+  writes: {{ list $paths.dpoModel | toJson }}
 eval:
   reads: {{ list $eval.model | toJson }}
-  writes: {{ list (printf "%s/%s" $p.eval .Values.eval.model) | toJson }}
+  writes: {{ list (printf "%s/%s" $paths.eval $root.Values.eval.model) | toJson }}
 serve:
   reads: {{ compact (list $serve.model (default "" $serve.adapter)) | toJson }}
   writes: []
@@ -52,15 +53,15 @@ fingerprint}, one per input another stage of the release writes. Call with
 (dict "root" $ "stage" "dpo").
 */}}
 {{- define "llama-factory.waits" -}}
-{{- $ := .root }}
+{{- $root := required "llama-factory.waits: root is required" .root -}}
 {{- $stage := .stage }}
-{{- $io := include "llama-factory.io" $ | fromYaml }}
+{{- $io := include "llama-factory.io" (dict "root" $root) | fromYaml }}
 {{- $waits := list }}
 {{- range $path := (index $io $stage).reads }}
-{{- range $producer := $.Values.stages }}
+{{- range $producer := $root.Values.stages }}
 {{- if and (ne $producer $stage) (has $path (index $io $producer).writes) }}
-{{- $waits = append $waits (dict "stage" $producer "path" (include "llama-factory.abs" (list $ $path))
-  "fingerprint" (include "llama-factory.stageParts" (dict "root" $ "stage" $producer) | fromJson).fingerprint) }}
+{{- $waits = append $waits (dict "stage" $producer "path" (include "llama-factory.abs" (dict "root" $root "path" $path))
+  "fingerprint" (include "llama-factory.stageParts" (dict "root" $root "stage" $producer) | fromJson).fingerprint) }}
 {{- end }}
 {{- end }}
 {{- end }}
@@ -73,12 +74,13 @@ per template file: a consumer's wait needs its producer's fingerprint, which
 hashes the producer's pod spec, which holds the producer's own waits.
 */}}
 {{- define "llama-factory.stageParts" -}}
-{{- $memo := get .root "llamaFactoryParts" | default dict }}
-{{- $_ := set .root "llamaFactoryParts" $memo }}
+{{- $root := required "llama-factory.stageParts: root is required" .root -}}
+{{- $memo := get $root "llamaFactoryParts" | default dict }}
+{{- $_ := set $root "llamaFactoryParts" $memo }}
 {{- if not (hasKey $memo .stage) }}
 {{- $tpl := get (dict "workspace" "llama-factory.downloadParts" "sft" "llama-factory.trainingParts" "dpo" "llama-factory.trainingParts"
   "merge-sft" "llama-factory.mergeParts" "merge-dpo" "llama-factory.mergeParts" "eval" "llama-factory.evalParts") .stage }}
-{{- $_ := set $memo .stage (include $tpl (dict "root" .root "stage" .stage)) }}
+{{- $_ := set $memo .stage (include $tpl (dict "root" $root "stage" .stage)) }}
 {{- end }}
 {{- get $memo .stage }}
 {{- end }}
@@ -109,22 +111,22 @@ none in this release. Call with (dict "root" $ "stage" "dpo" "image" ref
 launch.py.
 */}}
 {{- define "llama-factory.waitInit" -}}
-{{- $ := .root }}
-{{- $waits := include "llama-factory.waits" (dict "root" $ "stage" .stage) | fromYamlArray }}
+{{- $root := required "llama-factory.waitInit: root is required" .root -}}
+{{- $waits := include "llama-factory.waits" (dict "root" $root "stage" .stage) | fromYamlArray }}
 {{- if $waits }}
 initContainers:
   # Waits until every stage this one reads from has finished in this release
   # (files/launch.py wait); `kubectl logs <pod> -c wait-for-inputs` says on what.
   - name: wait-for-inputs
     image: {{ .image }}
-    imagePullPolicy: {{ $.Values.common.imagePullPolicy }}
+    imagePullPolicy: {{ $root.Values.common.imagePullPolicy }}
     command:
       - python3
       - -u
       - {{ printf "%s/launch.py" .configPath }}
       - wait
-      - {{ printf "--timeout=%d" (int $.Values.pipeline.waitTimeoutSeconds) }}
-      - {{ printf "--interval=%d" (int $.Values.pipeline.waitIntervalSeconds) }}
+      - {{ printf "--timeout=%d" (int $root.Values.pipeline.waitTimeoutSeconds) }}
+      - {{ printf "--interval=%d" (int $root.Values.pipeline.waitIntervalSeconds) }}
       {{- range $waits }}
       - {{ printf "%s=%s@%s" .stage .path .fingerprint | quote }}
       {{- end }}
@@ -135,13 +137,13 @@ initContainers:
       limits:
         cpu: 100m
         memory: 128Mi
-    {{- with $.Values.common.containerSecurityContext }}
+    {{- with $root.Values.common.containerSecurityContext }}
     securityContext:
       {{- toYaml . | nindent 6 }}
     {{- end }}
     volumeMounts:
       - name: workspace
-        mountPath: {{ $.Values.storage.mountPath }}
+        mountPath: {{ $root.Values.storage.mountPath }}
         readOnly: true
       - name: config
         mountPath: {{ .configPath }}
@@ -156,10 +158,11 @@ out) fails the Job at once instead of using up its retries. Call with (dict
 "root" $ "stage" s "policy" stage-values-block).
 */}}
 {{- define "llama-factory.waitJobPolicy" -}}
-{{- $waits := include "llama-factory.waits" (dict "root" .root "stage" .stage) | fromYamlArray }}
+{{- $root := required "llama-factory.waitJobPolicy: root is required" .root -}}
+{{- $waits := include "llama-factory.waits" (dict "root" $root "stage" .stage) | fromYamlArray }}
 {{- $policy := deepCopy .policy }}
 {{- if and $waits (not (kindIs "invalid" $policy.activeDeadlineSeconds)) }}
-{{- $_ := set $policy "activeDeadlineSeconds" (add $policy.activeDeadlineSeconds .root.Values.pipeline.waitTimeoutSeconds) }}
+{{- $_ := set $policy "activeDeadlineSeconds" (add $policy.activeDeadlineSeconds $root.Values.pipeline.waitTimeoutSeconds) }}
 {{- end }}
 {{- include "llama-factory.jobPolicy" $policy }}
 {{- if $waits }}
