@@ -22,7 +22,7 @@ Pure value helpers: each takes the quantity itself, not a dict.
 
 {{- define "llama-factory.millicores" -}}
 {{- $quantity := toString . }}
-{{- if not (regexMatch "^([0-9]+(\\.[0-9]+)?|[0-9]+m)$" $quantity) }}
+{{- if not (regexMatch "^([0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?|[0-9]+m)$" $quantity) }}
 {{- fail (printf "llama-factory.millicores: %q is not a CPU quantity the chart compares (cores such as 8 or 0.5, or millicores such as 500m). Fix: write it in one of those forms." $quantity) }}
 {{- end }}
 {{- if hasSuffix "m" $quantity }}{{ trimSuffix "m" $quantity | atoi }}

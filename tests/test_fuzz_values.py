@@ -188,6 +188,7 @@ FOUND = [
     pinned("8b.yaml", training__rdma__enabled=True,
            common__containerSecurityContext={"capabilities": {"add": "IPC_LOCK"}}),  # template crash
     pinned("8b.yaml", training__rdma__enabled=True, training__rdma__resourceName="a9Hn/P"),  # resource prefix
+    pinned("8b.yaml", stages=["workspace"], merge__resources__requests__cpu=1000000),  # 1e+06 cores: not compared
 ]
 # Open: free-form Kubernetes fragments (pod security context, affinity, volume sources,
 # valueFrom) are typed only "object" in values.schema.json, so a malformed one renders an
