@@ -8,16 +8,6 @@ one run.
 */}}
 
 {{/*
-The chart's stage list in pipeline order. values.schema.json's enum holds the
-same list (written from chartkit.chart.STAGES; tests/test_schema.py keeps the
-three equal) and refuses an unknown, repeated or missing stage or an empty
-list before any template runs, so no rule here checks the list.
-*/}}
-{{- define "llama-factory.validStages" -}}
-{{- list "workspace" "sft" "merge-sft" "dpo" "merge-dpo" "eval" "serve" | toJson }}
-{{- end }}
-
-{{/*
 Every rule, in the order its problems are listed. Call with (dict "root" $)
 (templates/validate.yaml).
 */}}

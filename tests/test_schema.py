@@ -67,10 +67,11 @@ def test_notebook_legacy_run_mode_fails():
 
 
 def test_the_stage_list_is_one_list():
-    """chartkit.chart.STAGES is the harness's list and the schema's enum (values_doc.py reads
-    it); the chart's own llama-factory.validStages must name the same stages in the same order."""
+    """chartkit.chart.STAGES is the one list: the schema's enum is written from it (values_doc.py),
+    which refuses an unknown, repeated or missing stage before any template runs, and no
+    template keeps a list of its own."""
     schema = json.loads((ROOT / "values.schema.json").read_text())
     assert tuple(schema["properties"]["stages"]["items"]["enum"]) == STAGES
-    text = (ROOT / "templates" / "_validate.tpl").read_text()
-    body = re.search(r'define "llama-factory.validStages" -}}\s*{{- list (.*?) \| toJson }}', text)
-    assert body and tuple(re.findall(r'"([^"]+)"', body.group(1))) == STAGES
+    for path in (ROOT / "templates").rglob("*"):
+        if path.is_file():
+            assert not re.search(r'list\s+"workspace"\s+"sft"', path.read_text()), f"{path.name} lists the stages"

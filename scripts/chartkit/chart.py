@@ -8,7 +8,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 VALUES_DIR = ROOT / "values"
 
-# The pipeline in order; the chart's own list is llama-factory.validStages.
+# The pipeline in order: the one list (values_doc.py writes it into the schema's enum).
 STAGES = ("workspace", "sft", "merge-sft", "dpo", "merge-dpo", "eval", "serve")
 
 # Model presets (values files layered alone on the chart); overlays such as
