@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import jsonschema
 import yaml
 
-from chartkit.chart import ROOT
+from chartkit.chart import ROOT, presets
 
 from ..invariants.values import coalesce  # Helm's coalesce of user values over chart defaults
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 SCHEMA = json.loads((ROOT / "values.schema.json").read_text())
 DEFAULTS = yaml.safe_load((ROOT / "values.yaml").read_text())
-PRESETS = ("8b.yaml", "8b-2xdp.yaml", "70b-4xdp.yaml", "70b-4xdp-qlora.yaml")
+PRESETS = tuple(presets())  # every preset file of values/, a new one included
 PRESET_VALUES = {p: yaml.safe_load((ROOT / "values" / p).read_text()) for p in PRESETS}
 RELEASE = "llama31"
 

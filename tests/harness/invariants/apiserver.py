@@ -116,7 +116,7 @@ def apiserver_rules(objects) -> list[str]:
             _labels(f"{where} selector", sel, out)
     for o, spec, meta in pod_templates(objects):
         where = f"{o['kind']}/{(o.get('metadata') or {}).get('name')}"
-        if meta is not o:
+        if o["kind"] != "Pod":  # a bare Pod's metadata was checked above as an object's
             _labels(f"{where} pod template", meta.get("labels"), out)
             _annotations(f"{where} pod template", meta.get("annotations"), out)
         pods.append((o, spec, meta))

@@ -25,9 +25,8 @@ def identity(r: Render) -> list[str]:
                 out.append(f"{where}: label {k}={labels.get(k)!r}, expected {val!r}")
         if not labels.get("app.kubernetes.io/component"):
             out.append(f"{where}: no component label")
+    # A bare Pod (the helm test) is its own template: its labels carry common.podLabels too.
     for o, _spec, meta in pod_templates(r.objects):
-        if meta is o:
-            continue
         labels = meta.get("labels") or {}
         where = f"{o['kind']}/{o['metadata']['name']} pod template"
         if o["kind"] == "Notebook":
