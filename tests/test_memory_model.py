@@ -1,4 +1,4 @@
-"""The chart's worst-case GPU memory model (templates/_validate.tpl, llama-factory.trainMemory)
+"""The chart's worst-case GPU memory model (templates/_memory.tpl, llama-factory.trainMemory)
 against the worst-case runs measured on 1 x H200 under a card-size cap
 (scripts/gpu_proof.py; tests/gpu/worst-case-results.json): the model may not
 predict less than the GPU used, nor more than its stated error above it; a
@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import gpu_proof  # noqa: E402
 
 RESULTS = json.loads((ROOT / "tests/gpu/worst-case-results.json").read_text())
-ERROR_BAND = (0.0, 0.05)  # predicted allocator peak - measured, as a share of measured (stated in _validate.tpl)
+ERROR_BAND = (0.0, 0.05)  # predicted allocator peak - measured, as a share of measured (stated in _memory.tpl)
 NUM = r"([0-9.]+)"
 ANNOTATION = "llama-factory/worst-case-gpu-memory"
 

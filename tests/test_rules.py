@@ -1,4 +1,4 @@
-"""Every branch of every cross-field rule of templates/_validate.tpl, at the
+"""Every branch of every cross-field rule of templates/_rules_*.tpl (collected by _validate.tpl), at the
 boundaries: each rule is written here as a property of the values (the
 predicate the chart must enforce), its cases are drawn from the schema's
 bounds of the fields involved and from the rule's own threshold (just inside,
