@@ -42,6 +42,7 @@ any key no section names under "### extra" (the escape hatch), so an override
 replaces a key instead of repeating it.
 */}}
 {{- define "llama-factory.lfYaml" -}}
+{{- include "llama-factory.need" (list . "llama-factory.lfYaml" "sections" "values") }}
 {{- $left := deepCopy .values }}
 {{- range $section := .sections }}
 {{- $printed := false }}
@@ -70,6 +71,7 @@ included (sprig's mergeOverwrite skips such "empty" values, so an escape hatch
 could not turn a setting off). Call with (dict "dst" $map "src" $overrides).
 */}}
 {{- define "llama-factory.override" -}}
+{{- include "llama-factory.need" (list . "llama-factory.override" "dst" "src") }}
 {{- $dst := .dst }}
 {{- range $k, $v := .src }}
 {{- if and (kindIs "map" $v) (kindIs "map" (get $dst $k)) }}

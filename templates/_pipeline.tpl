@@ -92,6 +92,7 @@ many attempts its controller makes, for the record its consumers read. Call
 with (dict "attempts" n "retried" "exit codes a retry follows, or empty: any").
 */}}
 {{- define "llama-factory.producerEnv" -}}
+{{- include "llama-factory.need" (list . "llama-factory.producerEnv" "attempts") -}}
 - name: LLAMA_FACTORY_FINGERPRINT
   valueFrom:
     fieldRef:

@@ -74,6 +74,7 @@ an empty string without an error, so a ConfigMap would silently lose its data.
 Takes dict "value" "path".
 */}}
 {{- define "llama-factory.unyamlable" -}}
+{{- include "llama-factory.need" (list . "llama-factory.unyamlable" "value" "path") }}
 {{- if ne (toYaml .value) "" }}
 {{- else if kindIs "map" .value }}
 {{- $found := "" }}
