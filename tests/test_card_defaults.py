@@ -1,6 +1,6 @@
 """Defaults that follow the card (issue 17) against the GPU runs that measured them
-(scripts/gpu_proof.py on 1 x H200 under a card-size cap; tests/gpu/card-defaults-results.json,
-docs/gpu-card-defaults.md).
+(scripts/gpu_proof.py on 1 x H200 under a card-size cap, and the chart's launcher against the hook
+on 1 x H100; tests/gpu/card-defaults-results.json, docs/gpu-card-defaults.md).
 
 For values/8b.yaml sft and dpo on a 40 GB and an 80 GB card: the checkpointing, micro batch and
 accumulation the chart chooses are the ones that ran with every sequence at the cutoff under that
@@ -24,8 +24,9 @@ DOC = (ROOT / "docs/gpu-card-defaults.md").read_text()
 CAPS = {40: 39.5, 80: 79.5}  # common.gpu.memoryGiB -> the cap the run had (what such a card leaves a process)
 # The chart's choice per card and the run that measured that config. The 40 GB card's SFT (the
 # first 4 of 32 decoder layers checkpointed) was measured by gpu_proof's experiment hook
-# (sft-40-ck4, RUN_ENV), the same patch the chart's launcher now applies; sft-40-ck4-chart, the
-# run through the chart's own launcher, has not run yet (docs/gpu-card-defaults.md).
+# (sft-40-ck4, RUN_ENV, 1 x H200), the same patch the chart's launcher now applies; sft-40-ck4-chart,
+# the run through the chart's own launcher, ran on 2026-12-06 on an H100 in one call with the hook's
+# run (test_the_chart_launcher_run_matches_the_hook_run; docs/gpu-card-defaults.md).
 CHOSEN = {("sft", 40): "sft-40-ck4", ("dpo", 40): "dpo-40", ("sft", 80): "sft-80", ("dpo", 80): "dpo-80"}
 # Today's defaults before issue 17 (checkpointing on, micro batch 1), measured for the speed-up.
 OLD = {("sft", 40): "sft-40", ("dpo", 40): "dpo-40", ("sft", 80): "sft-80-ckpt", ("dpo", 80): "dpo-40"}
@@ -36,15 +37,19 @@ KEYS = ("disable_gradient_checkpointing", "checkpointed_layers", "per_device_tra
 
 
 def runs() -> dict[str, tuple[float, dict]]:
-    """Every completed worst-case run by name, with the cap of its call."""
+    """Every completed worst-case run by name, with the cap of its call (a name's first run: the
+    H200's of 2026-12-02 where a later call repeated it on another card)."""
     out = {}
     for call in RESULTS["calls"]:
         for r in call["runs"]:
             if r.get("data") == "worst" and r.get("tokens_per_second"):
-                out.setdefault(r["run"], (call["cap"]["cap_gib"], r))
+                if r["run"] not in out:
+                    out[r["run"]] = (call["cap"]["cap_gib"], r)
+                    GPU[r["run"]] = tuple(call["gpu"])
     return out
 
 
+GPU: dict[str, tuple[str, ...]] = {}  # run -> the GPU of the call that RUNS took it from
 RUNS = runs()
 
 
@@ -163,7 +168,8 @@ def test_the_chosen_config_is_the_fastest_measured_variant_the_rule_admits(stage
     compared = 0
     for name, (cap, r) in RUNS.items():
         _, _, extra = gpu_proof.RUNS[name]
-        if cap != CAPS[card] or r["stage"] != stage or any(".extraArgs." in k for k in extra):
+        if cap != CAPS[card] or r["stage"] != stage or any(".extraArgs." in k for k in extra) \
+                or GPU[name] != GPU[CHOSEN[(stage, card)]]:  # tokens/s compare on one card only
             continue
         c = config_of(r)
         layers = (f"training.gradientCheckpointingLayers={c['checkpointed_layers']}",) if c["checkpointed_layers"] else ()
@@ -179,6 +185,26 @@ def test_the_chosen_config_is_the_fastest_measured_variant_the_rule_admits(stage
         assert chosen["tokens_per_second"] >= r["tokens_per_second"], name
     assert compared >= 1
     assert chosen["tokens_per_second"] >= RUNS[OLD[(stage, card)]][1]["tokens_per_second"]
+
+
+def test_the_chart_launcher_run_matches_the_hook_run():
+    """The 40 GB card's SFT through the chart's launcher (sft-40-ck4-chart: checkpointed_layers: 4
+    in train.yaml, applied by files/launch.py) and through gpu_proof's hook (sft-40-ck4), in one call
+    on one card: the same config, the launcher's log says it checkpointed layers 0-3 of 32, the same
+    memory to the hundredth of a GiB (the same activations kept), the same losses (the same
+    computation) and tokens/s within 5 %."""
+    call = next(c for c in RESULTS["calls"] if {"sft-40-ck4", "sft-40-ck4-chart"} <= {r["run"] for r in c["runs"]})
+    assert call["cap"]["cap_gib"] == CAPS[40]
+    hook, chart = (next(r for r in call["runs"] if r["run"] == n) for n in ("sft-40-ck4", "sft-40-ck4-chart"))
+    assert hook["returncode"] == chart["returncode"] == 0 and hook["steps"] == chart["steps"] > 1
+    assert "GPU_PROOF_CKPT_LAYERS" not in chart["env"] and chart["config"]["checkpointed_layers"] == 4
+    assert config_of(chart) == config_of(hook)
+    assert any("decoder layers 0-3 of 32 checkpointed, 4-31 without" in ln for ln in chart["patch_lines"]), \
+        chart["patch_lines"]
+    for key in ("peak_allocated_gib", "peak_reserved_gib", "nvidia_smi_peak_gib"):
+        assert chart[key] == hook[key], key
+    assert all(a[0] == b[0] and abs(a[1] - b[1]) <= 0.01 for a, b in zip(hook["loss"], chart["loss"]))
+    assert abs(chart["tokens_per_second"] / hook["tokens_per_second"] - 1) <= 0.05
 
 
 @pytest.mark.parametrize("name", sorted(RUNS))
