@@ -41,10 +41,11 @@ peer: setup
 k8s: setup
 	$(PY) scripts/k8s/build.py $(K8S_MINORS)
 
-## Quick checks, run first by make test: ruff over the Python, generated files current
+## Quick checks, run first by make test: ruff (lint and format) over the Python, generated files current
 ## (values.schema.json, the README's values table, _decimals.tpl), the workflows, chart-testing's lint rules.
 check: setup
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) scripts/values_doc.py --check
 	$(PY) scripts/check_workflows.py
 	$(PY) scripts/chart_lint.py

@@ -9,6 +9,7 @@ and prints the times and their ratios.
     .venv/bin/python scripts/bench_suite.py                       # the whole suite
     .venv/bin/python scripts/bench_suite.py tests/test_render.py …  # some tiers
 """
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,9 @@ def main(argv: list[str]) -> int:
     with tempfile.NamedTemporaryFile("r", suffix=".log") as log:
         env = {**os.environ, "HARNESS_HELM_LOG": log.name}
         start = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *argv], cwd=ROOT, env=env,
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *argv], cwd=ROOT, env=env, capture_output=True, text=True
+        )
         suite = time.perf_counter() - start
         commands = [json.loads(line) for line in log]
     print(proc.stdout.strip().splitlines()[-1])

@@ -15,6 +15,7 @@
   is left out the way `helm package` leaves it out.
 Exit 1 with one line per problem.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,21 +36,37 @@ CHART_SCHEMA = {
     "additionalProperties": False,
     "required": ["apiVersion", "name", "version", "maintainers", "home", "icon", "sources", "annotations"],
     "properties": {
-        "name": {"type": "string"}, "home": {"type": "string", "pattern": "^https://"},
+        "name": {"type": "string"},
+        "home": {"type": "string", "pattern": "^https://"},
         "version": {"type": "string", "pattern": r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$"},
-        "apiVersion": {"const": "v2"}, "appVersion": {"type": ["string", "number"]},
-        "description": {"type": "string"}, "keywords": _STR_LIST,
+        "apiVersion": {"const": "v2"},
+        "appVersion": {"type": ["string", "number"]},
+        "description": {"type": "string"},
+        "keywords": _STR_LIST,
         "sources": {**_STR_LIST, "minItems": 1},
-        "maintainers": {"type": "array", "minItems": 1, "items": {
-            "type": "object", "additionalProperties": False, "required": ["name"],
-            "properties": {"name": {"type": "string", "minLength": 1}, "email": {"type": "string"},
-                           "url": {"type": "string", "pattern": "^https://"}}}},
+        "maintainers": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name"],
+                "properties": {
+                    "name": {"type": "string", "minLength": 1},
+                    "email": {"type": "string"},
+                    "url": {"type": "string", "pattern": "^https://"},
+                },
+            },
+        },
         "dependencies": {"type": "array"},
-        "icon": {"type": "string", "pattern": "^https://"}, "engine": {"type": "string"},
-        "condition": {"type": "string"}, "tags": {"type": "string"}, "deprecated": {"type": "boolean"},
-        "kubeVersion": {"type": "string"}, "type": {"enum": ["application", "library"]},
-        "annotations": {"type": "object", "additionalProperties": {"type": "string"},
-                        "required": ["artifacthub.io/license"]},
+        "icon": {"type": "string", "pattern": "^https://"},
+        "engine": {"type": "string"},
+        "condition": {"type": "string"},
+        "tags": {"type": "string"},
+        "deprecated": {"type": "boolean"},
+        "kubeVersion": {"type": "string"},
+        "type": {"enum": ["application", "library"]},
+        "annotations": {"type": "object", "additionalProperties": {"type": "string"}, "required": ["artifacthub.io/license"]},
     },
 }
 
@@ -76,8 +93,10 @@ def yamllint_problems(root: Path = ROOT) -> list[str]:
 
 def chart_problems(chart: dict) -> list[str]:
     v = jsonschema.Draft202012Validator(CHART_SCHEMA)
-    return [f"Chart.yaml {'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}"
-            for e in sorted(v.iter_errors(chart), key=lambda e: list(map(str, e.path)))]
+    return [
+        f"Chart.yaml {'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}"
+        for e in sorted(v.iter_errors(chart), key=lambda e: list(map(str, e.path)))
+    ]
 
 
 def helmignored(path: str, patterns: list[str]) -> bool:
@@ -106,18 +125,22 @@ def git(root: Path, *args: str) -> str:
 
 
 def version_bump_problems(base: str, root: Path = ROOT) -> list[str]:
-    ignore = [ln.strip() for ln in (root / ".helmignore").read_text().splitlines()
-              if ln.strip() and not ln.startswith("#")]
-    changed = [p for p in git(root, "diff", "--name-only", base, "--", ".").splitlines()
-               + git(root, "ls-files", "--others", "--exclude-standard").splitlines()
-               if not helmignored(p, ignore)]
+    ignore = [ln.strip() for ln in (root / ".helmignore").read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    changed = [
+        p
+        for p in git(root, "diff", "--name-only", base, "--", ".").splitlines()
+        + git(root, "ls-files", "--others", "--exclude-standard").splitlines()
+        if not helmignored(p, ignore)
+    ]
     if not changed:
         return []
     old = yaml.safe_load(git(root, "show", f"{base}:Chart.yaml"))["version"]
     new = yaml.safe_load((root / "Chart.yaml").read_text())["version"]
     if _version(new) <= _version(old):
-        return [f"Chart.yaml version: {new} is not above {old} of {base}, but the packaged chart changed "
-                f"({', '.join(changed[:5])}{', ...' if len(changed) > 5 else ''}). Fix: bump the version."]
+        return [
+            f"Chart.yaml version: {new} is not above {old} of {base}, but the packaged chart changed "
+            f"({', '.join(changed[:5])}{', ...' if len(changed) > 5 else ''}). Fix: bump the version."
+        ]
     return []
 
 

@@ -10,6 +10,7 @@ Helm templates (paths with chart__templates) are skipped.
 
     python scripts/check_t9k_examples.py ../shared/reference/t9k/examples
 """
+
 from __future__ import annotations
 
 import re
@@ -20,9 +21,11 @@ import yaml
 
 from chartkit import k8s
 
-KINDS = {"DeepSpeedJob": ("batch.tensorstack.dev/v1beta1", "DeepSpeedJob"),
-         "DeepspeedJob": ("batch.tensorstack.dev/v1beta1", "DeepSpeedJob"),
-         "Notebook": ("tensorstack.dev/v1beta1", "Notebook")}
+KINDS = {
+    "DeepSpeedJob": ("batch.tensorstack.dev/v1beta1", "DeepSpeedJob"),
+    "DeepspeedJob": ("batch.tensorstack.dev/v1beta1", "DeepSpeedJob"),
+    "Notebook": ("tensorstack.dev/v1beta1", "Notebook"),
+}
 
 
 def legacy_markers(doc: dict) -> list[str]:
@@ -58,8 +61,9 @@ def main(argv: list[str]) -> int:
     version = k8s.K8S_VERSIONS[-1]
     counts = {"current, pass": 0, "current, FAIL": 0, "legacy, fail": 0, "legacy, PASS": 0}
     unexpected = []
-    sources = [(p, p.read_text()) for p in sorted(root.rglob("*.yaml"))
-               if "chart__templates" not in p.name and "/chart/templates/" not in str(p)]
+    sources = [
+        (p, p.read_text()) for p in sorted(root.rglob("*.yaml")) if "chart__templates" not in p.name and "/chart/templates/" not in str(p)
+    ]
     # The YAML snippets of the API and module docs beside the examples (where
     # the documented typos live).
     for md in sorted((root.parent / "api").glob("*.md")) + sorted(root.parent.glob("*.md")):
@@ -75,8 +79,7 @@ def main(argv: list[str]) -> int:
             if doc.get("kind") not in KINDS or not isinstance(doc.get("spec"), dict):
                 continue  # other kinds, and trimmed snippets without a spec
             api, kind = KINDS[doc["kind"]]
-            errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
-                      for e in k8s.validator(api, kind, version).iter_errors(doc)]
+            errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in k8s.validator(api, kind, version).iter_errors(doc)]
             legacy = legacy_markers(doc)
             key = ("legacy, " if legacy else "current, ") + (("fail" if legacy else "FAIL") if errors else ("PASS" if legacy else "pass"))
             counts[key] += 1

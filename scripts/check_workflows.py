@@ -17,6 +17,7 @@ Checks, each failure one line:
 
 Exit status: 0 clean, 1 problems (listed), 2 check-jsonschema is not installed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -69,13 +70,17 @@ def load(path: Path) -> tuple[dict | None, list[str]]:
 
 def schema_problems(paths: list[Path]) -> list[str]:
     """Run check-jsonschema with its vendored workflow schema; one line per reported error."""
-    proc = subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", SCHEMA,
-                           "--output-format", "text", *map(str, paths)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", SCHEMA, "--output-format", "text", *map(str, paths)],
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode == 0:
         return []
     lines = [line.strip() for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
-    return [f"schema: {line}" for line in lines if not line.startswith("Schema validation errors")] or \
-        [f"schema: check-jsonschema exited {proc.returncode}"]
+    return [f"schema: {line}" for line in lines if not line.startswith("Schema validation errors")] or [
+        f"schema: check-jsonschema exited {proc.returncode}"
+    ]
 
 
 def steps(doc: dict):
@@ -104,7 +109,7 @@ def pin_problems(path: Path, doc: dict, text: str) -> list[str]:
             out.append(f"{path.name}:{n}: {ref}: say which release the SHA is in a comment (# v1.2.3)")
     for job_id, job in (doc.get("jobs") or {}).items():
         runs_on = (job or {}).get("runs-on")
-        for label in ([runs_on] if isinstance(runs_on, str) else runs_on or []):
+        for label in [runs_on] if isinstance(runs_on, str) else runs_on or []:
             if isinstance(label, str) and label.endswith("-latest"):
                 out.append(f"{path.name}: jobs.{job_id}.runs-on: {label} moves; name the image (e.g. ubuntu-24.04)")
     for job_id, i, step in steps(doc):
@@ -142,10 +147,15 @@ def path_problems(path: Path, doc: dict, root: Path) -> list[str]:
 
 def image_problems(path: Path, doc: dict, text: str, root: Path) -> list[str]:
     """kind node images, in the workflow and in the scripts its run steps name, need a digest."""
-    sources = [(path.name, text)] + [(ref, (root / ref).read_text()) for ref in referenced_files(doc)
-                                     if ref.startswith("scripts/") and (root / ref).is_file()]
-    return [f"{name}: {m.group(0)}: pin the kind node image by digest (@sha256:...)"
-            for name, body in sources for m in NODE_IMAGE.finditer(body) if not m["digest"]]
+    sources = [(path.name, text)] + [
+        (ref, (root / ref).read_text()) for ref in referenced_files(doc) if ref.startswith("scripts/") and (root / ref).is_file()
+    ]
+    return [
+        f"{name}: {m.group(0)}: pin the kind node image by digest (@sha256:...)"
+        for name, body in sources
+        for m in NODE_IMAGE.finditer(body)
+        if not m["digest"]
+    ]
 
 
 def check(paths: list[Path], root: Path = ROOT, schema: bool = True) -> list[str]:
@@ -157,8 +167,7 @@ def check(paths: list[Path], root: Path = ROOT, schema: bool = True) -> list[str
         if doc is not None:
             text = path.read_text()
             loaded.append(path)
-            problems += pin_problems(path, doc, text) + path_problems(path, doc, root) \
-                + image_problems(path, doc, text, root)
+            problems += pin_problems(path, doc, text) + path_problems(path, doc, root) + image_problems(path, doc, text, root)
     if schema and loaded:
         problems += schema_problems(loaded)
     return problems
@@ -179,8 +188,10 @@ def main(argv: list[str] | None = None) -> int:
     for p in problems:
         print(p)
     if not problems:
-        print(f"check_workflows: {len(paths)} workflow file(s) valid: "
-              + ", ".join(str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p) for p in paths))
+        print(
+            f"check_workflows: {len(paths)} workflow file(s) valid: "
+            + ", ".join(str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p) for p in paths)
+        )
     return 1 if problems else 0
 
 

@@ -54,6 +54,7 @@ One file over 400 lines on purpose: a single self-contained device script, run o
 machine from a bare copy of scripts/, whose render, run and plot steps share RUNS and the
 measurement code (the offline tests read RUNS, STEPS and CHART_EQUIVALENT from it).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -79,38 +80,78 @@ N_PARAMS = 8_030_261_248  # Llama-3.1-8B
 
 # Llama-3.1-8B's architecture (config.json of meta-llama/Llama-3.1-8B).
 LLAMA31_8B = dict(
-    vocab_size=128256, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
-    num_attention_heads=32, num_key_value_heads=8, max_position_embeddings=131072,
-    rope_theta=500000.0, rms_norm_eps=1e-5, hidden_act="silu", tie_word_embeddings=False,
-    rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-                  "original_max_position_embeddings": 8192},
-    bos_token_id=128000, eos_token_id=128001, attention_bias=False, mlp_bias=False,
+    vocab_size=128256,
+    hidden_size=4096,
+    intermediate_size=14336,
+    num_hidden_layers=32,
+    num_attention_heads=32,
+    num_key_value_heads=8,
+    max_position_embeddings=131072,
+    rope_theta=500000.0,
+    rms_norm_eps=1e-5,
+    hidden_act="silu",
+    tie_word_embeddings=False,
+    rope_scaling={
+        "rope_type": "llama3",
+        "factor": 8.0,
+        "low_freq_factor": 1.0,
+        "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 8192,
+    },
+    bos_token_id=128000,
+    eos_token_id=128001,
+    attention_bias=False,
+    mlp_bias=False,
 )
-SPECIALS = ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>",
-            "<|finetune_right_pad_id|>", "<|python_tag|>", "<|eom_id|>"]
+SPECIALS = [
+    "<|begin_of_text|>",
+    "<|end_of_text|>",
+    "<|start_header_id|>",
+    "<|end_header_id|>",
+    "<|eot_id|>",
+    "<|finetune_right_pad_id|>",
+    "<|python_tag|>",
+    "<|eom_id|>",
+]
 
 SYNTH_SFT = {"file_name": "synthetic_sft.json"}
-SYNTH_DPO = {"file_name": "synthetic_dpo.json", "ranking": True, "formatting": "sharegpt",
-             "columns": {"messages": "conversations", "chosen": "chosen", "rejected": "rejected"}}
+SYNTH_DPO = {
+    "file_name": "synthetic_dpo.json",
+    "ranking": True,
+    "formatting": "sharegpt",
+    "columns": {"messages": "conversations", "chosen": "chosen", "rejected": "rejected"},
+}
 
 # What each run renders: (preset, stage, extra --set-json values). "proof" is the
 # chart's default; the others isolate one setting each.
 RUNS = {
     "sft": ("values/8b.yaml", "sft", {}),
-    "sft-seedlike": ("values/8b.yaml", "sft", {"training.enableLigerKernel": False, "sft.packing": False,
-                                                "sft.perDeviceTrainBatchSize": 16}),
+    "sft-seedlike": (
+        "values/8b.yaml",
+        "sft",
+        {"training.enableLigerKernel": False, "sft.packing": False, "sft.perDeviceTrainBatchSize": 16},
+    ),
     "merge-sft": ("values/8b.yaml", "merge-sft", {}),
     "dpo": ("values/8b.yaml", "dpo", {}),
     "merge-dpo": ("values/8b.yaml", "merge-dpo", {}),
     "sft-2xdp": ("values/8b-2xdp.yaml", "sft", {}),
     "sft-2xdp-1gpu": ("values/8b-2xdp.yaml", "sft", {"training.gpusPerWorker": 1}),
     # DPO options for a 40 GB card (issue 15); the same 16 pairs per optimizer step.
-    "dpo-2x8": ("values/8b.yaml", "dpo", {"dpo.perDeviceTrainBatchSize": 2, "dpo.gradientAccumulationSteps": 8,
-                                          "dpo.cutoffLen": 4096, "training.cudaAllocConf": ""}),
-    "dpo-1x16": ("values/8b.yaml", "dpo", {"dpo.perDeviceTrainBatchSize": 1, "dpo.gradientAccumulationSteps": 16,
-                                           "dpo.cutoffLen": 4096, "training.cudaAllocConf": ""}),
-    "dpo-1x16-exp": ("values/8b.yaml", "dpo", {"dpo.perDeviceTrainBatchSize": 1,
-                                               "dpo.gradientAccumulationSteps": 16, "dpo.cutoffLen": 4096}),
+    "dpo-2x8": (
+        "values/8b.yaml",
+        "dpo",
+        {"dpo.perDeviceTrainBatchSize": 2, "dpo.gradientAccumulationSteps": 8, "dpo.cutoffLen": 4096, "training.cudaAllocConf": ""},
+    ),
+    "dpo-1x16": (
+        "values/8b.yaml",
+        "dpo",
+        {"dpo.perDeviceTrainBatchSize": 1, "dpo.gradientAccumulationSteps": 16, "dpo.cutoffLen": 4096, "training.cudaAllocConf": ""},
+    ),
+    "dpo-1x16-exp": (
+        "values/8b.yaml",
+        "dpo",
+        {"dpo.perDeviceTrainBatchSize": 1, "dpo.gradientAccumulationSteps": 16, "dpo.cutoffLen": 4096},
+    ),
     "dpo-2xdp-1gpu": ("values/8b-2xdp.yaml", "dpo", {"training.gpusPerWorker": 1}),
     # Defaults that follow the card (issue 17): the chart's choice for an 80 GB card, and the
     # checkpointing it turns off, for the speed-up; run with --cap-gib 79.5.
@@ -125,11 +166,17 @@ RUNS = {
     # the chart's choice: sft-40-ck4-chart), torch.compile of the model.
     "sft-40": ("values/8b.yaml", "sft", {"common.gpu.memoryGiB": 40, "training.gradientCheckpointing": True}),
     "dpo-40": ("values/8b.yaml", "dpo", {"common.gpu.memoryGiB": 40}),
-    "sft-40-nw": ("values/8b.yaml", "sft", {"common.gpu.memoryGiB": 40, "training.gradientCheckpointing": True,
-                                            "sft.extraArgs.dataloader_num_workers": 4}),
+    "sft-40-nw": (
+        "values/8b.yaml",
+        "sft",
+        {"common.gpu.memoryGiB": 40, "training.gradientCheckpointing": True, "sft.extraArgs.dataloader_num_workers": 4},
+    ),
     "sft-40-ck4": ("values/8b.yaml", "sft", {"common.gpu.memoryGiB": 40, "training.gradientCheckpointing": True}),
-    "sft-40-ck4-nw": ("values/8b.yaml", "sft", {"common.gpu.memoryGiB": 40, "training.gradientCheckpointing": True,
-                                                "sft.extraArgs.dataloader_num_workers": 4}),
+    "sft-40-ck4-nw": (
+        "values/8b.yaml",
+        "sft",
+        {"common.gpu.memoryGiB": 40, "training.gradientCheckpointing": True, "sft.extraArgs.dataloader_num_workers": 4},
+    ),
     # The chart's choice for a 40 GB card since partial checkpointing: the first 4 of 32 decoder
     # layers checkpointed (training.gradientCheckpointingLayers chosen by the card, applied by
     # the chart's launcher, files/launch.py), no hook.
@@ -140,28 +187,56 @@ RUNS = {
     "sft-drill": ("values/8b.yaml", "sft", {"sft.saveSteps": 3, "sft.valSize": 0}),
 }
 # Runs that need the chart's values of a later commit render only when the chart has them.
-STEPS = {"sft-drill": 8, "dpo-80": 3, "dpo-80-ckpt": 3, "dpo-40": 3, "dpo": 3, "dpo-2x8": 2, "dpo-1x16": 3, "dpo-1x16-exp": 3,
-         "dpo-2xdp-1gpu": 3}
+STEPS = {
+    "sft-drill": 8,
+    "dpo-80": 3,
+    "dpo-80-ckpt": 3,
+    "dpo-40": 3,
+    "dpo": 3,
+    "dpo-2x8": 2,
+    "dpo-1x16": 3,
+    "dpo-1x16-exp": 3,
+    "dpo-2xdp-1gpu": 3,
+}
 # Runs made with a change the chart could not express when they ran, made in the training process
 # by scripts/gpu_proof_site/sitecustomize.py (put on PYTHONPATH for these runs only): partial
 # checkpointing before the chart had it (training.gradientCheckpointingLayers, CHART_EQUIVALENT).
 RUN_ENV = {"sft-40-ck4": {"GPU_PROOF_CKPT_LAYERS": "4"}, "sft-40-ck4-nw": {"GPU_PROOF_CKPT_LAYERS": "4"}}
 # What those runs are in the chart's values today.
-CHART_EQUIVALENT = {"sft-40-ck4": {"common.gpu.memoryGiB": 40, "training.gradientCheckpointingLayers": 4},
-                    "sft-40-ck4-nw": {"common.gpu.memoryGiB": 40, "training.gradientCheckpointingLayers": 4,
-                                      "sft.extraArgs.dataloader_num_workers": 4}}
+CHART_EQUIVALENT = {
+    "sft-40-ck4": {"common.gpu.memoryGiB": 40, "training.gradientCheckpointingLayers": 4},
+    "sft-40-ck4-nw": {"common.gpu.memoryGiB": 40, "training.gradientCheckpointingLayers": 4, "sft.extraArgs.dataloader_num_workers": 4},
+}
 SITE = HERE / "gpu_proof_site"
 
 # The original example's llama-factory/training/sft-8b-config.yaml (t9k/examples @ cf203dc),
 # re-typed; paths point at the same synthetic model and data as the chart's runs.
 BASELINE = {
-    "stage": "sft", "do_train": True, "finetuning_type": "lora", "lora_target": "all",
-    "dataset": "synthetic_sft", "template": "llama3", "cutoff_len": 4096, "overwrite_cache": True,
-    "preprocessing_num_workers": 16, "logging_steps": 100, "save_steps": 4000, "plot_loss": True,
-    "overwrite_output_dir": True, "per_device_train_batch_size": 16, "gradient_accumulation_steps": 1,
-    "learning_rate": 1.0e-5, "num_train_epochs": 3.0, "lr_scheduler_type": "cosine", "warmup_ratio": 0.1,
-    "bf16": True, "ddp_timeout": 180000000, "val_size": 0.1, "per_device_eval_batch_size": 1,
-    "eval_strategy": "steps", "eval_steps": 4000,
+    "stage": "sft",
+    "do_train": True,
+    "finetuning_type": "lora",
+    "lora_target": "all",
+    "dataset": "synthetic_sft",
+    "template": "llama3",
+    "cutoff_len": 4096,
+    "overwrite_cache": True,
+    "preprocessing_num_workers": 16,
+    "logging_steps": 100,
+    "save_steps": 4000,
+    "plot_loss": True,
+    "overwrite_output_dir": True,
+    "per_device_train_batch_size": 16,
+    "gradient_accumulation_steps": 1,
+    "learning_rate": 1.0e-5,
+    "num_train_epochs": 3.0,
+    "lr_scheduler_type": "cosine",
+    "warmup_ratio": 0.1,
+    "bf16": True,
+    "ddp_timeout": 180000000,
+    "val_size": 0.1,
+    "per_device_eval_batch_size": 1,
+    "eval_strategy": "steps",
+    "eval_steps": 4000,
 }
 
 
@@ -169,11 +244,11 @@ def measurement(steps: int, packed: bool) -> dict:
     # A packed row is one sequence with a block-diagonal 4D mask, so "non_padding" (which
     # sums the attention mask) cannot count it; with one packed row per batch nothing is
     # padded, and "all" counts real tokens.
-    return {"logging_steps": 1, "max_steps": steps,
-            "include_num_input_tokens_seen": "all" if packed else "non_padding"}
+    return {"logging_steps": 1, "max_steps": steps, "include_num_input_tokens_seen": "all" if packed else "non_padding"}
 
 
 # ------------------------------------------------------------------ render
+
 
 def render(args) -> int:
     from chartkit import helm
@@ -183,9 +258,16 @@ def render(args) -> int:
         shutil.rmtree(out)
     root = args.root
     for name, (preset, stage, extra) in RUNS.items():
-        sets = {"storage.mountPath": root, "model.name": MODEL, "stages": [stage],
-                "datasets.synthetic_sft": SYNTH_SFT, "datasets.synthetic_dpo": SYNTH_DPO,
-                "sft.datasets": ["synthetic_sft"], "dpo.datasets": ["synthetic_dpo"], **extra}
+        sets = {
+            "storage.mountPath": root,
+            "model.name": MODEL,
+            "stages": [stage],
+            "datasets.synthetic_sft": SYNTH_SFT,
+            "datasets.synthetic_dpo": SYNTH_DPO,
+            "sft.datasets": ["synthetic_sft"],
+            "dpo.datasets": ["synthetic_dpo"],
+            **extra,
+        }
         if stage in ("sft", "dpo"):
             packed = extra.get("sft.packing", True) and stage == "sft"
             for k, v in measurement(STEPS.get(name, args.steps), packed).items():
@@ -194,8 +276,7 @@ def render(args) -> int:
                     sets[f"{stage}.{key}"] = v
                 else:
                     sets[f"{stage}.extraArgs.{k}"] = v
-        release = helm.Release(values=(preset,), set_json=tuple(f"{k}={json.dumps(v)}" for k, v in sets.items()),
-                               name="gpu-proof")
+        release = helm.Release(values=(preset,), set_json=tuple(f"{k}={json.dumps(v)}" for k, v in sets.items()), name="gpu-proof")
         d = out / name
         try:
             objs = helm.render(release)
@@ -211,17 +292,24 @@ def render(args) -> int:
             elif obj["kind"] in ("DeepSpeedJob", "Job"):
                 (d / "object.json").write_text(json.dumps(obj, indent=1))
         print(f"rendered {name}: {sorted(p.name for p in d.iterdir())}")
-    base = dict(BASELINE, model_name_or_path=f"{root}/models/{MODEL}", dataset_dir=CONFIG_MOUNT,
-                output_dir=f"{root}/saves/baseline", **measurement(args.steps, False))
+    base = dict(
+        BASELINE,
+        model_name_or_path=f"{root}/models/{MODEL}",
+        dataset_dir=CONFIG_MOUNT,
+        output_dir=f"{root}/saves/baseline",
+        **measurement(args.steps, False),
+    )
     (out / "baseline").mkdir()
     (out / "baseline" / "train.yaml").write_text(json.dumps(base, indent=1))  # JSON is YAML
-    (out / "baseline" / "dataset_info.json").write_text(json.dumps(
-        {"synthetic_sft": {"file_name": f"{root}/data/{SYNTH_SFT['file_name']}"}}, indent=1))
+    (out / "baseline" / "dataset_info.json").write_text(
+        json.dumps({"synthetic_sft": {"file_name": f"{root}/data/{SYNTH_SFT['file_name']}"}}, indent=1)
+    )
     (out / "root").write_text(root)
     return 0
 
 
 # ------------------------------------------------------------- synthetic data
+
 
 def build_tokenizer(path: Path, n_words: int = 30000):
     from tokenizers import Tokenizer, models, pre_tokenizers
@@ -230,9 +318,13 @@ def build_tokenizer(path: Path, n_words: int = 30000):
     words = ["<unk>", "user", "assistant", "system"] + [f"w{i}" for i in range(n_words)]
     tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|begin_of_text|>",
-                                   eos_token="<|end_of_text|>", unk_token="<unk>",
-                                   additional_special_tokens=SPECIALS[2:])
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<|begin_of_text|>",
+        eos_token="<|end_of_text|>",
+        unk_token="<unk>",
+        additional_special_tokens=SPECIALS[2:],
+    )
     fast.add_special_tokens({"additional_special_tokens": SPECIALS[2:]})
     fast.save_pretrained(str(path))
     return fast
@@ -251,18 +343,31 @@ def write_data(data_dir: Path, n_sft: int = 6000, n_dpo: int = 3000, seed: int =
     """Alpaca-like lengths: prompts median 40 words, answers median 180, long tails to ~3,000."""
     rng = random.Random(seed)
     data_dir.mkdir(parents=True, exist_ok=True)
-    sft = [{"instruction": text(rng, lognormal_len(rng, 40, 0.8, 4, 1000)),
+    sft = [
+        {
+            "instruction": text(rng, lognormal_len(rng, 40, 0.8, 4, 1000)),
             "input": text(rng, lognormal_len(rng, 30, 1.0, 1, 800)) if rng.random() < 0.4 else "",
-            "output": text(rng, lognormal_len(rng, 180, 0.9, 8, 3000))} for _ in range(n_sft)]
-    dpo = [{"conversations": [{"from": "human", "value": text(rng, lognormal_len(rng, 60, 0.8, 4, 1000))}],
+            "output": text(rng, lognormal_len(rng, 180, 0.9, 8, 3000)),
+        }
+        for _ in range(n_sft)
+    ]
+    dpo = [
+        {
+            "conversations": [{"from": "human", "value": text(rng, lognormal_len(rng, 60, 0.8, 4, 1000))}],
             "chosen": {"from": "gpt", "value": text(rng, lognormal_len(rng, 200, 0.8, 8, 1500))},
-            "rejected": {"from": "gpt", "value": text(rng, lognormal_len(rng, 160, 0.8, 8, 1500))}}
-           for _ in range(n_dpo)]
+            "rejected": {"from": "gpt", "value": text(rng, lognormal_len(rng, 160, 0.8, 8, 1500))},
+        }
+        for _ in range(n_dpo)
+    ]
     (data_dir / SYNTH_SFT["file_name"]).write_text(json.dumps(sft))
     (data_dir / SYNTH_DPO["file_name"]).write_text(json.dumps(dpo))
     words = [len((r["instruction"] + " " + r["input"] + " " + r["output"]).split()) for r in sft]
-    return {"sft_samples": n_sft, "dpo_samples": n_dpo, "sft_words_mean": round(sum(words) / len(words)),
-            "sft_words_p95": sorted(words)[int(0.95 * len(words))]}
+    return {
+        "sft_samples": n_sft,
+        "dpo_samples": n_dpo,
+        "sft_words_mean": round(sum(words) / len(words)),
+        "sft_words_p95": sorted(words)[int(0.95 * len(words))],
+    }
 
 
 def write_worst_data(data_dir: Path, n_sft: int = 240, n_dpo: int = 240, seed: int = 1) -> dict:
@@ -273,9 +378,14 @@ def write_worst_data(data_dir: Path, n_sft: int = 240, n_dpo: int = 240, seed: i
     rng = random.Random(seed)
     data_dir.mkdir(parents=True, exist_ok=True)
     sft = [{"instruction": text(rng, 50), "input": "", "output": text(rng, 5000)} for _ in range(n_sft)]
-    dpo = [{"conversations": [{"from": "human", "value": text(rng, 60)}],
+    dpo = [
+        {
+            "conversations": [{"from": "human", "value": text(rng, 60)}],
             "chosen": {"from": "gpt", "value": text(rng, 5000)},
-            "rejected": {"from": "gpt", "value": text(rng, 5000)}} for _ in range(n_dpo)]
+            "rejected": {"from": "gpt", "value": text(rng, 5000)},
+        }
+        for _ in range(n_dpo)
+    ]
     (data_dir / SYNTH_SFT["file_name"]).write_text(json.dumps(sft))
     (data_dir / SYNTH_DPO["file_name"]).write_text(json.dumps(dpo))
     return {"mode": "worst", "sft_samples": n_sft, "dpo_samples": n_dpo, "answer_words": 5000}
@@ -302,6 +412,7 @@ def build_model(model_dir: Path) -> dict:
 
 # ----------------------------------------------------------------- running
 
+
 class SmiSampler(threading.Thread):
     """Peak memory.used of every GPU, as nvidia-smi reports it, sampled every 0.25 s; with a
     card-size cap, the memory of the holder process is left out (what is left is the process
@@ -316,8 +427,12 @@ class SmiSampler(threading.Thread):
     def run(self):
         while not self.stop.is_set():
             try:
-                out = subprocess.run(["nvidia-smi", "--query-gpu=index,memory.used", "--format=csv,noheader,nounits"],
-                                     capture_output=True, text=True, timeout=5).stdout
+                out = subprocess.run(
+                    ["nvidia-smi", "--query-gpu=index,memory.used", "--format=csv,noheader,nounits"],
+                    capture_output=True,
+                    text=True,
+                    timeout=5,
+                ).stdout
                 for line in out.strip().splitlines():
                     i, used = (int(x) for x in line.split(","))
                     used -= self.exclude_mib if i == 0 else 0
@@ -329,7 +444,7 @@ class SmiSampler(threading.Thread):
 
 # ------------------------------------------------------------ card-size cap
 
-GIB = 1024 ** 3
+GIB = 1024**3
 
 
 def hold(args) -> int:
@@ -343,8 +458,12 @@ def hold(args) -> int:
     block = torch.empty(hold_bytes, dtype=torch.uint8, device="cuda")  # noqa: F841 (held)
     torch.cuda.synchronize()
     free_after, _ = torch.cuda.mem_get_info()
-    print(json.dumps({"held_gib": round(hold_bytes / GIB, 3), "free_after_gib": round(free_after / GIB, 3),
-                      "total_gib": round(total / GIB, 3)}), flush=True)
+    print(
+        json.dumps(
+            {"held_gib": round(hold_bytes / GIB, 3), "free_after_gib": round(free_after / GIB, 3), "total_gib": round(total / GIB, 3)}
+        ),
+        flush=True,
+    )
     signal_wait = threading.Event()
     signal_wait.wait()
     return 0
@@ -365,8 +484,7 @@ def capcheck(args) -> int:
         over = "allocated"
     except torch.OutOfMemoryError:
         over = "refused"
-    print(json.dumps({"free_gib": round(free / GIB, 3), "alloc_free_minus_0.5": "allocated",
-                      "alloc_free_plus_0.5": over}), flush=True)
+    print(json.dumps({"free_gib": round(free / GIB, 3), "alloc_free_minus_0.5": "allocated", "alloc_free_plus_0.5": over}), flush=True)
     return 0 if over == "refused" else 1
 
 
@@ -384,8 +502,9 @@ class Cap:
         me = [sys.executable, str(Path(__file__).resolve())]
         self.proc = subprocess.Popen(me + ["hold", "--cap-gib", str(self.cap_gib)], stdout=subprocess.PIPE, text=True)
         self.info["holder"] = json.loads(self.proc.stdout.readline())
-        smi = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits", "-i", "0"],
-                             capture_output=True, text=True).stdout
+        smi = subprocess.run(
+            ["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits", "-i", "0"], capture_output=True, text=True
+        ).stdout
         self.info["holder_used_mib"] = int(smi.strip())
         chk = subprocess.run(me + ["capcheck"], capture_output=True, text=True)
         self.info["check"] = json.loads(chk.stdout.strip().splitlines()[-1])
@@ -414,11 +533,9 @@ def read_log(output_dir: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
 
 
-def summarise(name: str, log: list[dict], seconds: float, smi: SmiSampler, rc: int, cmd: list[str],
-              stage: str | None = None) -> dict:
+def summarise(name: str, log: list[dict], seconds: float, smi: SmiSampler, rc: int, cmd: list[str], stage: str | None = None) -> dict:
     steps = [r for r in log if "loss" in r]
-    res = {"run": name, "returncode": rc, "command": cmd, "wall_seconds": round(seconds, 1), "steps": len(steps),
-           "stage": stage}
+    res = {"run": name, "returncode": rc, "command": cmd, "wall_seconds": round(seconds, 1), "steps": len(steps), "stage": stage}
     warmup = min(WARMUP, len(steps) - 2)  # short worst-case runs: all but the first step
     if warmup >= 1:
         a, b = steps[warmup], steps[-1]
@@ -451,16 +568,18 @@ def container_env(obj: dict) -> dict:
     """The plain-valued environment of the rendered container (e.g. PYTORCH_CUDA_ALLOC_CONF)."""
     from chartkit.pipeline import pod_spec
 
-    return {e["name"]: e["value"] for e in pod_spec(obj)["containers"][0].get("env", [])
-            if "value" in e and e["name"] not in ("HOME", "HF_HOME")}
+    return {
+        e["name"]: e["value"]
+        for e in pod_spec(obj)["containers"][0].get("env", [])
+        if "value" in e and e["name"] not in ("HOME", "HF_HOME")
+    }
 
 
 def run_training(name: str, configs: Path, work: Path, timeout: int, exclude_mib: int = 0) -> dict:
     from chartkit import launcher
 
     run_dir = configs / name
-    env = {**os.environ, "RECORD_VRAM": "1", "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1",
-           "HF_DATASETS_OFFLINE": "1"}
+    env = {**os.environ, "RECORD_VRAM": "1", "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     if name == "baseline":
         cfg_dir = materialise(run_dir, work)
         cfg = json.loads((cfg_dir / "train.yaml").read_text())
@@ -509,13 +628,28 @@ def run_training(name: str, configs: Path, work: Path, timeout: int, exclude_mib
     res = summarise(name, read_log(output), time.time() - start, smi, rc, cmd, stage)
     res["env"] = {k: v for k, v in env.items() if k.startswith(("PYTORCH_", "GPU_PROOF_"))}
     text = log_file.read_text(errors="replace")
-    res["patch_lines"] = [ln for ln in text.splitlines() if "gpu_proof partial checkpointing" in ln
-                          or "llama-factory-launch: rank" in ln][:4]
-    res["config"] = {k: train_cfg.get(k) for k in ("disable_gradient_checkpointing", "checkpointed_layers",
-                                                  "per_device_train_batch_size",
-                                                  "gradient_accumulation_steps", "cutoff_len", "neat_packing",
-                                                  "enable_liger_kernel", "flash_attn", "dataloader_num_workers",
-                                                  "torch_compile")} if name != "baseline" else {}
+    res["patch_lines"] = [ln for ln in text.splitlines() if "gpu_proof partial checkpointing" in ln or "llama-factory-launch: rank" in ln][
+        :4
+    ]
+    res["config"] = (
+        {
+            k: train_cfg.get(k)
+            for k in (
+                "disable_gradient_checkpointing",
+                "checkpointed_layers",
+                "per_device_train_batch_size",
+                "gradient_accumulation_steps",
+                "cutoff_len",
+                "neat_packing",
+                "enable_liger_kernel",
+                "flash_attn",
+                "dataloader_num_workers",
+                "torch_compile",
+            )
+        }
+        if name != "baseline"
+        else {}
+    )
     if rc != 0:
         tail = log_file.read_text()
         res["log_tail"] = tail[-3000:]
@@ -562,8 +696,11 @@ def run(args) -> int:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     results = {"date": time.strftime("%Y-%m-%d"), "runs": [], "argv": sys.argv}
-    results["gpu"] = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"],
-                                    capture_output=True, text=True).stdout.strip().splitlines()
+    results["gpu"] = (
+        subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"], capture_output=True, text=True)
+        .stdout.strip()
+        .splitlines()
+    )
     results["versions"] = versions()
     results["model"] = build_model(root / "models" / MODEL)
 
@@ -606,14 +743,14 @@ def run(args) -> int:
 
 # ------------------------------------------------------------------ drills
 
+
 def _launch(cmd: list[str], env: dict, log_file: Path) -> subprocess.Popen:
     lf = open(log_file, "w")
     return subprocess.Popen(cmd, env=env, stdout=lf, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def _snapshot(root: Path) -> dict:
-    return {str(p.relative_to(root)): [p.stat().st_size, p.stat().st_mtime_ns]
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {str(p.relative_to(root)): [p.stat().st_size, p.stat().st_mtime_ns] for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def run_drills(configs: Path, work: Path, deadline: float) -> dict:
@@ -643,12 +780,17 @@ def run_drills(configs: Path, work: Path, deadline: float) -> dict:
     hostfile = work / "hostfile"
     hostfile.write_text(launcher.hostfile(obj, hosts=["localhost"]))
     cmd = launcher.command(obj, str(hostfile))
-    env = {**os.environ, "RECORD_VRAM": "1", "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1",
-           "HF_DATASETS_OFFLINE": "1", **container_env(obj)}
+    env = {
+        **os.environ,
+        "RECORD_VRAM": "1",
+        "PYTHONUNBUFFERED": "1",
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        **container_env(obj),
+    }
     save_steps, max_steps = cfg["save_steps"], cfg["max_steps"]
     first, second = out / f"checkpoint-{save_steps}", out / f"checkpoint-{2 * save_steps}"
-    res = {"command": cmd, "save_steps": save_steps, "max_steps": max_steps,
-           "save_total_limit": cfg.get("save_total_limit"), "drills": []}
+    res = {"command": cmd, "save_steps": save_steps, "max_steps": max_steps, "save_total_limit": cfg.get("save_total_limit"), "drills": []}
 
     def status(c: Path) -> str:
         return cl.checkpoint_status(c, True) if c.is_dir() else "absent"
@@ -671,12 +813,16 @@ def run_drills(configs: Path, work: Path, deadline: float) -> dict:
     log1 = work / "drill-1.log"
     t = time.time()
     p = _launch(cmd, env, log1)
-    hit = wait(p, lambda: status(first) == "complete" and any(
-        r.get("current_steps", 0) > save_steps for r in read_log(out)), 400)
+    hit = wait(p, lambda: status(first) == "complete" and any(r.get("current_steps", 0) > save_steps for r in read_log(out)), 400)
     kill(p)
     losses1 = {r["current_steps"]: r["loss"] for r in read_log(out) if "loss" in r}
-    d1 = {"drill": "kill during training", "seconds": round(time.time() - t, 1), "killed_after_step": max(losses1, default=0),
-          "first_checkpoint": status(first), "finished": cl.finished(out)}
+    d1 = {
+        "drill": "kill during training",
+        "seconds": round(time.time() - t, 1),
+        "killed_after_step": max(losses1, default=0),
+        "first_checkpoint": status(first),
+        "finished": cl.finished(out),
+    }
     d1["ok"] = bool(hit and d1["first_checkpoint"] == "complete" and not d1["finished"])
     res["drills"].append(d1)
 
@@ -688,10 +834,14 @@ def run_drills(configs: Path, work: Path, deadline: float) -> dict:
     at_kill = status(second)
     kill(p)
     text2 = log2.read_text()
-    d2 = {"drill": "kill during a checkpoint save", "seconds": round(time.time() - t, 1),
-          "resumed_from": re.findall(r"llama-factory-launch: resuming from (\S+)", text2),
-          "second_checkpoint_at_kill": at_kill, "second_checkpoint_after_kill": status(second),
-          "files_of_second_at_kill": sorted(str(f.relative_to(second)) for f in second.rglob("*")) if second.is_dir() else []}
+    d2 = {
+        "drill": "kill during a checkpoint save",
+        "seconds": round(time.time() - t, 1),
+        "resumed_from": re.findall(r"llama-factory-launch: resuming from (\S+)", text2),
+        "second_checkpoint_at_kill": at_kill,
+        "second_checkpoint_after_kill": status(second),
+        "files_of_second_at_kill": sorted(str(f.relative_to(second)) for f in second.rglob("*")) if second.is_dir() else [],
+    }
     d2["ok"] = bool(hit and d2["resumed_from"] == [str(first)] and d2["second_checkpoint_after_kill"] != "complete")
     res["drills"].append(d2)
 
@@ -710,15 +860,26 @@ def run_drills(configs: Path, work: Path, deadline: float) -> dict:
     losses3 = {r["current_steps"]: r["loss"] for r in read_log(out) if "loss" in r}
     common = sorted(set(losses1) & set(losses3) - set(range(save_steps + 1)))
     ckpts = sorted(c.name for c in out.glob("checkpoint-*"))
-    d3 = {"drill": "relaunch after the kill during a save", "seconds": round(time.time() - t, 1), "returncode": rc,
-          "set_aside": re.findall(r"setting aside incomplete (\S+)", text3),
-          "resumed_from": re.findall(r"llama-factory-launch: resuming from (\S+)", text3),
-          "global_step": state.get("global_step"), "finished": cl.finished(out), "checkpoints": ckpts,
-          "loss_first_run_vs_resumed": {s: [losses1[s], losses3[s]] for s in common}}
-    d3["ok"] = bool(rc == 0 and d3["set_aside"] == [second.name] and d3["resumed_from"] == [str(first)]
-                    and d3["global_step"] == max_steps and d3["finished"]
-                    and len(ckpts) <= (cfg.get("save_total_limit") or 10 ** 9)
-                    and all(abs(a - b) <= 0.02 * abs(a) for a, b in d3["loss_first_run_vs_resumed"].values()))
+    d3 = {
+        "drill": "relaunch after the kill during a save",
+        "seconds": round(time.time() - t, 1),
+        "returncode": rc,
+        "set_aside": re.findall(r"setting aside incomplete (\S+)", text3),
+        "resumed_from": re.findall(r"llama-factory-launch: resuming from (\S+)", text3),
+        "global_step": state.get("global_step"),
+        "finished": cl.finished(out),
+        "checkpoints": ckpts,
+        "loss_first_run_vs_resumed": {s: [losses1[s], losses3[s]] for s in common},
+    }
+    d3["ok"] = bool(
+        rc == 0
+        and d3["set_aside"] == [second.name]
+        and d3["resumed_from"] == [str(first)]
+        and d3["global_step"] == max_steps
+        and d3["finished"]
+        and len(ckpts) <= (cfg.get("save_total_limit") or 10**9)
+        and all(abs(a - b) <= 0.02 * abs(a) for a, b in d3["loss_first_run_vs_resumed"].values())
+    )
     res["drills"].append(d3)
 
     # 4. Relaunch after completion: exit 0 at once, nothing on the PVC changes.
@@ -733,10 +894,15 @@ def run_drills(configs: Path, work: Path, deadline: float) -> dict:
         rc = -9
     text4 = log4.read_text()
     after = _snapshot(out)
-    d4 = {"drill": "relaunch after completion", "seconds": round(time.time() - t, 1), "returncode": rc,
-          "skip_lines": [l for l in text4.splitlines() if "llama-factory-launch: skip" in l][:1],
-          "files": len(before), "unchanged": before == after,
-          "trained": "Running training" in text4 or "***** Running" in text4}
+    d4 = {
+        "drill": "relaunch after completion",
+        "seconds": round(time.time() - t, 1),
+        "returncode": rc,
+        "skip_lines": [l for l in text4.splitlines() if "llama-factory-launch: skip" in l][:1],
+        "files": len(before),
+        "unchanged": before == after,
+        "trained": "Running training" in text4 or "***** Running" in text4,
+    }
     d4["ok"] = bool(rc == 0 and d4["skip_lines"] and d4["unchanged"] and not d4["trained"])
     res["drills"].append(d4)
     for i, f in enumerate((log1, log2, log3, log4), 1):
@@ -749,8 +915,7 @@ def versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for pkg in ("torch", "transformers", "llamafactory", "deepspeed", "peft", "trl", "liger-kernel", "accelerate",
-                "datasets"):
+    for pkg in ("torch", "transformers", "llamafactory", "deepspeed", "peft", "trl", "liger-kernel", "accelerate", "datasets"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
@@ -759,6 +924,7 @@ def versions() -> dict:
 
 
 # -------------------------------------------------------------------- plot
+
 
 def plot(args) -> int:
     import matplotlib
@@ -772,8 +938,13 @@ def plot(args) -> int:
     ax1.bar(names, [r.get("tokens_per_second", 0) for r in runs], color="tab:blue")
     ax1.set_ylabel("tokens / s (steady state)")
     ax2.bar(names, [r.get("peak_allocated_gib") or 0 for r in runs], color="tab:orange", label="allocator peak")
-    ax2.bar(names, [max(map(float, r.get("nvidia_smi_peak_gib", {"0": 0}).values())) for r in runs], fill=False,
-            edgecolor="black", label="nvidia-smi peak")
+    ax2.bar(
+        names,
+        [max(map(float, r.get("nvidia_smi_peak_gib", {"0": 0}).values())) for r in runs],
+        fill=False,
+        edgecolor="black",
+        label="nvidia-smi peak",
+    )
     ax2.set_ylabel("GiB per GPU")
     ax2.legend()
     for r in runs:
@@ -838,13 +1009,15 @@ def main(argv: list[str]) -> int:
     g.add_argument("--runs", default="baseline,sft,merge-sft,dpo")
     g.add_argument("--results", default="gpu-proof.json")
     g.add_argument("--deadline", type=float, default=time.time() + 3600, help="epoch seconds to stop by")
-    g.add_argument("--cap-gib", type=float, default=0.0,
-                   help="leave the runs exactly this much GPU memory (a 40 GB card: 39.5), holding the rest")
+    g.add_argument(
+        "--cap-gib", type=float, default=0.0, help="leave the runs exactly this much GPU memory (a 40 GB card: 39.5), holding the rest"
+    )
     w = sub.add_parser("plot-worst")
     w.add_argument("--results", required=True)
     w.add_argument("--png", required=True)
-    w.add_argument("--title", default="Worst case (every sequence at the cutoff) under a card-size cap, 1 x H200, "
-                                      "Llama-3.1-8B architecture, LoRA")
+    w.add_argument(
+        "--title", default="Worst case (every sequence at the cutoff) under a card-size cap, 1 x H200, Llama-3.1-8B architecture, LoRA"
+    )
     h = sub.add_parser("hold")
     h.add_argument("--cap-gib", type=float, required=True)
     sub.add_parser("capcheck")
@@ -853,8 +1026,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--png", required=True)
     p.add_argument("--title", default="LLaMA-Factory 0.9.5, Llama-3.1-8B architecture (random weights), LoRA")
     args = ap.parse_args(argv)
-    return {"render": render, "run": run, "plot": plot, "plot-worst": plot_worst, "hold": hold,
-            "capcheck": capcheck}[args.cmd](args)
+    return {"render": render, "run": run, "plot": plot, "plot-worst": plot_worst, "hold": hold, "capcheck": capcheck}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ job (build and push the image the chart pulls, never a second copy of its name).
 
 --registry replaces the registry as the chart's `common.imageRegistry` does (a mirror).
 """
+
 from __future__ import annotations
 
 import argparse

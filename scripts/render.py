@@ -10,6 +10,7 @@ across the releases. No cluster is needed.
     python scripts/render.py                      # values/8b-2xdp.yaml
     python scripts/render.py values/70b-4xdp.yaml -f values/team-example.yaml
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,14 +68,17 @@ def main(argv: list[str]) -> int:
             cfg = pipeline.config_data(objects, "train.yaml")
             dj = next(o for o in objects if o["kind"] == "DeepSpeedJob")
             memory = dj["metadata"].get("annotations", {}).get("llama-factory/worst-case-gpu-memory", "")
-            training.append(f"{stage:<10} micro batch {cfg['per_device_train_batch_size']} x "
-                            f"{cfg['gradient_accumulation_steps']} accumulation per GPU, gradient checkpointing "
-                            f"{checkpointing(cfg)}, cutoff {cfg['cutoff_len']}; "
-                            f"worst case {memory.split(' (')[0]}")
+            training.append(
+                f"{stage:<10} micro batch {cfg['per_device_train_batch_size']} x "
+                f"{cfg['gradient_accumulation_steps']} accumulation per GPU, gradient checkpointing "
+                f"{checkpointing(cfg)}, cutoff {cfg['cutoff_len']}; "
+                f"worst case {memory.split(' (')[0]}"
+            )
         kinds = Counter(o["kind"] for o in objects)
         rows.append((stage, ", ".join(f"{n}×{k}" if n > 1 else k for k, n in sorted(kinds.items())), io))
-    problems += [f"{kind}/{name} is rendered by {n} releases" for (kind, name), n in names.items()
-                 if n > 1 and kind != "PersistentVolumeClaim"]
+    problems += [
+        f"{kind}/{name} is rendered by {n} releases" for (kind, name), n in names.items() if n > 1 and kind != "PersistentVolumeClaim"
+    ]
 
     mount = "/t9k/mnt/"
     short = lambda p: p.removeprefix(mount)  # noqa: E731

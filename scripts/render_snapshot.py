@@ -12,6 +12,7 @@ release, and Helm's message for every file of tests/bad_values/. `compare`
 prints a unified diff of each file that differs and exits 1 when any does.
 Renders bypass the harness's disk cache (they call the pinned binaries).
 """
+
 from __future__ import annotations
 
 import argparse

@@ -39,6 +39,7 @@ annotation can name, about 170 lines) sit beside the reader that resolves them.
     python scripts/values_doc.py --write   # regenerate the three files
     python scripts/values_doc.py --check   # exit 1 when one is stale (a test runs this)
 """
+
 from __future__ import annotations
 
 import copy
@@ -97,12 +98,16 @@ DATA_KEY = r"^\.?[-_a-zA-Z0-9][-._a-zA-Z0-9]*$"
 REPO = r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$"
 # Kubernetes' label syntax (apimachinery's IsQualifiedName and IsValidLabelValue): keys are an
 # optional DNS-subdomain prefix and a name of at most 63 characters; values at most 63.
-QUALIFIED_NAME = (r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
-                  r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+QUALIFIED_NAME = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
 LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$"
 # An extended resource (IsExtendedResourceName): a qualified name whose prefix, a DNS subdomain, is required.
-EXTENDED_RESOURCE = (r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/"
-                     r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+EXTENDED_RESOURCE = (
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
 # A DNS subdomain (IsDNS1123Subdomain): the names of PriorityClasses, RuntimeClasses, ServiceAccounts.
 SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 # A DNS label or nothing: a run's name, a name override, a T9k queue.
@@ -115,56 +120,93 @@ def optional(pattern: str) -> str:
 
 
 # A pod toleration (core/v1 Toleration): the fields and types the API server takes.
-TOLERATION = {"type": "object", "additionalProperties": False, "properties": {
-    "key": {"type": "string", "pattern": QUALIFIED_NAME},
-    "operator": {"type": "string", "enum": ["Exists", "Equal"]},
-    "value": {"type": "string", "maxLength": 63, "pattern": LABEL_VALUE},
-    "effect": {"type": "string", "enum": ["", "NoSchedule", "PreferNoSchedule", "NoExecute"]},
-    "tolerationSeconds": {"type": "integer"}}}
-LABELS = {"type": "object", "propertyNames": {"pattern": QUALIFIED_NAME, "maxLength": 317},
-          "additionalProperties": {"type": "string", "maxLength": 63, "pattern": LABEL_VALUE}}
-ANNOTATIONS = {"type": "object", "propertyNames": {"pattern": QUALIFIED_NAME, "maxLength": 317},
-               "additionalProperties": {"type": "string"}}
+TOLERATION = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "key": {"type": "string", "pattern": QUALIFIED_NAME},
+        "operator": {"type": "string", "enum": ["Exists", "Equal"]},
+        "value": {"type": "string", "maxLength": 63, "pattern": LABEL_VALUE},
+        "effect": {"type": "string", "enum": ["", "NoSchedule", "PreferNoSchedule", "NoExecute"]},
+        "tolerationSeconds": {"type": "integer"},
+    },
+}
+LABELS = {
+    "type": "object",
+    "propertyNames": {"pattern": QUALIFIED_NAME, "maxLength": 317},
+    "additionalProperties": {"type": "string", "maxLength": 63, "pattern": LABEL_VALUE},
+}
+ANNOTATIONS = {"type": "object", "propertyNames": {"pattern": QUALIFIED_NAME, "maxLength": 317}, "additionalProperties": {"type": "string"}}
 # A label selector (metav1.LabelSelector).
-SELECTOR = {"type": "object", "additionalProperties": False, "properties": {
-    "matchLabels": copy.deepcopy(LABELS),
-    "matchExpressions": {"type": "array", "items": {
-        "type": "object", "additionalProperties": False, "required": ["key", "operator"], "properties": {
-            "key": {"type": "string", "pattern": QUALIFIED_NAME},
-            "operator": {"type": "string", "enum": ["In", "NotIn", "Exists", "DoesNotExist"]},
-            "values": {"type": "array", "items": {"type": "string", "maxLength": 63, "pattern": LABEL_VALUE}}}}}}}
+SELECTOR = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "matchLabels": copy.deepcopy(LABELS),
+        "matchExpressions": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["key", "operator"],
+                "properties": {
+                    "key": {"type": "string", "pattern": QUALIFIED_NAME},
+                    "operator": {"type": "string", "enum": ["In", "NotIn", "Exists", "DoesNotExist"]},
+                    "values": {"type": "array", "items": {"type": "string", "maxLength": 63, "pattern": LABEL_VALUE}},
+                },
+            },
+        },
+    },
+}
 MEM = {"type": "string", "pattern": r"^[1-9][0-9]*(Mi|Gi|Ti)$"}
 CPU = {"oneOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string", "pattern": r"^([0-9]+(\.[0-9]+)?|[1-9][0-9]*m)$"}]}
-EXTRA_ARGS = {"type": "object", "propertyNames": {"pattern": r"^[a-z][a-z0-9_]*$"},
-              "additionalProperties": {"type": ["string", "number", "boolean", "null", "array"]}}
-FLAG_ARGS = {"type": "object", "propertyNames": {"pattern": r"^[a-z][a-z0-9_-]*$"},
-             "additionalProperties": {"type": ["string", "number", "boolean", "null"]}}
+EXTRA_ARGS = {
+    "type": "object",
+    "propertyNames": {"pattern": r"^[a-z][a-z0-9_]*$"},
+    "additionalProperties": {"type": ["string", "number", "boolean", "null", "array"]},
+}
+FLAG_ARGS = {
+    "type": "object",
+    "propertyNames": {"pattern": r"^[a-z][a-z0-9_-]*$"},
+    "additionalProperties": {"type": ["string", "number", "boolean", "null"]},
+}
 
 
 def security_context():
     """A Kubernetes security context: free-form, except capabilities, which the chart edits."""
-    caps = obj({"add": {"type": "array", "items": S(pattern=r"^[A-Z_]+$")},
-                "drop": {"type": "array", "items": S(pattern=r"^[A-Z_]+$")}}, required=[])
+    caps = obj(
+        {"add": {"type": "array", "items": S(pattern=r"^[A-Z_]+$")}, "drop": {"type": "array", "items": S(pattern=r"^[A-Z_]+$")}},
+        required=[],
+    )
     return {"type": "object", "properties": {"capabilities": caps}}
 
 
 def scheduling(priority: bool = False) -> dict:
     """A stage's `scheduling`: every key optional, each over common's."""
     name = S(maxLength=253, pattern=optional(SUBDOMAIN))
-    props = {"nodeSelector": copy.deepcopy(LABELS), "tolerations": {"type": "array", "items": copy.deepcopy(TOLERATION)},
-             "affinity": {"type": "object"}, "priorityClassName": copy.deepcopy(name),
-             "runtimeClassName": copy.deepcopy(name), "serviceAccountName": copy.deepcopy(name),
-             "queue": S(maxLength=63, pattern=OPT_LABEL)}
+    props = {
+        "nodeSelector": copy.deepcopy(LABELS),
+        "tolerations": {"type": "array", "items": copy.deepcopy(TOLERATION)},
+        "affinity": {"type": "object"},
+        "priorityClassName": copy.deepcopy(name),
+        "runtimeClassName": copy.deepcopy(name),
+        "serviceAccountName": copy.deepcopy(name),
+        "queue": S(maxLength=63, pattern=OPT_LABEL),
+    }
     if priority:
         props["priority"] = I(minimum=0, maximum=100)
     return obj(props, required=[])
 
 
 def image():
-    return obj({"registry": S(minLength=1, pattern=r"^[A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*$"),
-                "repository": S(minLength=1, pattern=r"^[a-z0-9]+([._/-][a-z0-9]+)*$"),
-                "tag": S(minLength=1, maxLength=128, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"),
-                "digest": S(pattern=r"^(sha256:[a-f0-9]{64})?$")})
+    return obj(
+        {
+            "registry": S(minLength=1, pattern=r"^[A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*$"),
+            "repository": S(minLength=1, pattern=r"^[a-z0-9]+([._/-][a-z0-9]+)*$"),
+            "tag": S(minLength=1, maxLength=128, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"),
+            "digest": S(pattern=r"^(sha256:[a-f0-9]{64})?$"),
+        }
+    )
 
 
 def image_override() -> dict:
@@ -184,12 +226,25 @@ def resources():
 
 
 DATASET = {
-    "type": "object", "additionalProperties": False, "minProperties": 1,
-    "properties": {"hf_hub_url": S(), "ms_hub_url": S(), "om_hub_url": S(), "script_url": S(), "cloud_file_name": S(),
-                   "file_name": S(), "formatting": S(enum=["alpaca", "sharegpt", "openai"]), "ranking": B,
-                   "subset": S(), "split": S(), "folder": S(), "num_samples": I(minimum=1),
-                   "columns": {"type": "object", "additionalProperties": S()},
-                   "tags": {"type": "object", "additionalProperties": S()}},
+    "type": "object",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "properties": {
+        "hf_hub_url": S(),
+        "ms_hub_url": S(),
+        "om_hub_url": S(),
+        "script_url": S(),
+        "cloud_file_name": S(),
+        "file_name": S(),
+        "formatting": S(enum=["alpaca", "sharegpt", "openai"]),
+        "ranking": B,
+        "subset": S(),
+        "split": S(),
+        "folder": S(),
+        "num_samples": I(minimum=1),
+        "columns": {"type": "object", "additionalProperties": S()},
+        "tags": {"type": "object", "additionalProperties": S()},
+    },
     "anyOf": [{"required": [k]} for k in ("hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "file_name", "cloud_file_name")],
 }
 
@@ -210,17 +265,29 @@ FRAGMENTS: dict[str, dict] = {
     "securityContext": security_context(),
     "extraArgs": EXTRA_ARGS,
     "flagArgs": FLAG_ARGS,
-    "extraEnv": {"type": "object", "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
-                 "additionalProperties": {"oneOf": [S(), {"type": "number"}, B, obj({"valueFrom": {"type": "object"}})]}},
-    "extraVolumes": {"type": "object", "propertyNames": {"pattern": DNS, "maxLength": 63},
-                     "additionalProperties": obj({"mountPath": S(pattern=r"^/[A-Za-z0-9._/-]*$"), "readOnly": B,
-                                                  "source": {"type": "object", "minProperties": 1, "maxProperties": 1}},
-                                                 required=["mountPath", "source"])},
-    "datasets": {"type": "object", "minProperties": 1, "propertyNames": {"pattern": r"^[A-Za-z0-9_.-]+$"},
-                 "additionalProperties": DATASET},
-    "networkPeers": {"type": "object", "propertyNames": {"pattern": DNS, "maxLength": 63},
-                     "additionalProperties": obj({"podSelector": SELECTOR, "namespaceSelector": SELECTOR},
-                                                 required=[], minProperties=1)},
+    "extraEnv": {
+        "type": "object",
+        "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
+        "additionalProperties": {"oneOf": [S(), {"type": "number"}, B, obj({"valueFrom": {"type": "object"}})]},
+    },
+    "extraVolumes": {
+        "type": "object",
+        "propertyNames": {"pattern": DNS, "maxLength": 63},
+        "additionalProperties": obj(
+            {
+                "mountPath": S(pattern=r"^/[A-Za-z0-9._/-]*$"),
+                "readOnly": B,
+                "source": {"type": "object", "minProperties": 1, "maxProperties": 1},
+            },
+            required=["mountPath", "source"],
+        ),
+    },
+    "datasets": {"type": "object", "minProperties": 1, "propertyNames": {"pattern": r"^[A-Za-z0-9_.-]+$"}, "additionalProperties": DATASET},
+    "networkPeers": {
+        "type": "object",
+        "propertyNames": {"pattern": DNS, "maxLength": 63},
+        "additionalProperties": obj({"podSelector": SELECTOR, "namespaceSelector": SELECTOR}, required=[], minProperties=1),
+    },
     # Name patterns (a `pattern` only: the annotation adds the type and lengths).
     "dns": {"pattern": DNS},
     "optionalDns": {"pattern": OPT_DNS},
@@ -253,7 +320,7 @@ def comments(text: str) -> tuple[dict[str, str], dict[str, list[str]]]:
     for line in text.splitlines():
         stripped = line.strip()
         if stripped.startswith(ANNOTATION):
-            pairs += [p.strip() for p in stripped[len(ANNOTATION):].split(";") if p.strip()]
+            pairs += [p.strip() for p in stripped[len(ANNOTATION) :].split(";") if p.strip()]
             continue
         if stripped.startswith("# --"):
             pending = [stripped[4:].strip()]
@@ -333,10 +400,12 @@ def inferred(path: str, default) -> str:
         return "integer"
     if isinstance(default, str):
         return "string"
-    need = {type(None): "null: say its type, e.g. `type:[integer, null]`",
-            float: "a decimal: `$ref:decimal` (a number, or the text `--set` gives)",
-            list: "a list: `type:array` and its `items.…`",
-            dict: "an empty map: `type:object` or a `$ref` fragment"}.get(type(default), f"a {type(default).__name__}")
+    need = {
+        type(None): "null: say its type, e.g. `type:[integer, null]`",
+        float: "a decimal: `$ref:decimal` (a number, or the text `--set` gives)",
+        list: "a list: `type:array` and its `items.…`",
+        dict: "an empty map: `type:object` or a `$ref` fragment",
+    }.get(type(default), f"a {type(default).__name__}")
     raise SystemExit(f"values.yaml: {path} has no `{ANNOTATION}` type and its default is {need}")
 
 
@@ -382,12 +451,17 @@ def spec(values: dict, notes: dict[str, list[str]]) -> dict:
     body = block("", values, notes, used)
     stray = sorted(set(notes) - used)
     if stray:
-        raise SystemExit("values.yaml: annotations inside a key whose type comes from its own annotation: "
-                         + ", ".join(stray))
+        raise SystemExit("values.yaml: annotations inside a key whose type comes from its own annotation: " + ", ".join(stray))
     # The root's `required` keeps values.yaml's order (an object's own list is sorted).
     required = [k for k in values if k in body["required"]]
-    return {**HEADER, "type": "object", "additionalProperties": False, "required": required,
-            "properties": {"global": copy.deepcopy(GLOBAL), **body["properties"]}, "$defs": {}}
+    return {
+        **HEADER,
+        "type": "object",
+        "additionalProperties": False,
+        "required": required,
+        "properties": {"global": copy.deepcopy(GLOBAL), **body["properties"]},
+        "$defs": {},
+    }
 
 
 # ------------------------------------------------------------ the outputs
@@ -470,11 +544,13 @@ def decimals_tpl(schema: dict) -> str:
     """templates/_decimals.tpl: the decimal fields and their bounds, for the rule that checks a
     decimal given as text (the schema's bounds only apply to numbers)."""
     rows = ",\n".join(f"  [{json.dumps(path)}, {json.dumps(b, sort_keys=True)}]" for path, b in decimal_fields(schema))
-    return ("{{/*\nGenerated by scripts/values_doc.py from its schema spec: do not edit.\n"
-            "Every decimal value (a number, or a numeric string such as `--set sft.learningRate=0.00002`\n"
-            "gives) with its schema bounds: the templates read these values through float64, and\n"
-            "llama-factory.validate checks the bounds of one given as text.\n*/}}\n"
-            "{{- define \"llama-factory.decimalFields\" -}}\n[\n" + rows + "\n]\n{{- end }}\n")
+    return (
+        "{{/*\nGenerated by scripts/values_doc.py from its schema spec: do not edit.\n"
+        "Every decimal value (a number, or a numeric string such as `--set sft.learningRate=0.00002`\n"
+        "gives) with its schema bounds: the templates read these values through float64, and\n"
+        "llama-factory.validate checks the bounds of one given as text.\n*/}}\n"
+        '{{- define "llama-factory.decimalFields" -}}\n[\n' + rows + "\n]\n{{- end }}\n"
+    )
 
 
 def build(values_text: str) -> tuple[dict, str]:
@@ -510,9 +586,11 @@ def render() -> dict[Path, str]:
         raise SystemExit(f"README.md has no {BEGIN} … {END} block")
     head, rest = readme.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    return {SCHEMA: json.dumps(schema, indent=2, ensure_ascii=False) + "\n",
-            README: f"{head}{BEGIN}\n{table}{END}{tail}",
-            DECIMALS_TPL: decimals_tpl(schema)}
+    return {
+        SCHEMA: json.dumps(schema, indent=2, ensure_ascii=False) + "\n",
+        README: f"{head}{BEGIN}\n{table}{END}{tail}",
+        DECIMALS_TPL: decimals_tpl(schema),
+    }
 
 
 def main(argv: list[str]) -> int:

@@ -48,6 +48,7 @@ Defaults and help texts are left out: they depend on the platform. Beside
 "flags" the file records vllm_version, generated_by (the command that
 regenerates it), generator (the versions it ran with), parser and positionals.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -171,8 +172,7 @@ def build_table(parser: argparse.ArgumentParser, command: str) -> dict:
         "generated_by": command,
         "generator": f"scripts/vllm_flags.py in a throwaway venv: vllm=={vllm.__version__},"
         f" torch=={torch.__version__}, Python {sys.version_info.major}.{sys.version_info.minor}",
-        "parser": "vllm.entrypoints.cli.serve.ServeSubcommand().subparser_init()"
-        " with vllm.platforms.cpu.CpuPlatform and VLLM_PLUGINS=''",
+        "parser": "vllm.entrypoints.cli.serve.ServeSubcommand().subparser_init() with vllm.platforms.cpu.CpuPlatform and VLLM_PLUGINS=''",
         "positionals": positionals,
         "flags": flags,
     }

@@ -32,6 +32,7 @@ ast, no vLLM code is run or copied):
 The table records vllm_version (= images.vllm.tag), the wheel's file name and
 sha256, routes [{path, methods, condition, prefix}] and auth {prefix}.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,8 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "tests" / "peer" / "vllm_routes.json"
 MODULE = "vllm/entrypoints/openai/api_server.py"
 CACHE = Path(os.environ.get("VLLM_ROUTES_CACHE", "/tmp/vllm-wheel"))
-HTTP = {"get": "GET", "post": "POST", "put": "PUT", "delete": "DELETE", "patch": "PATCH", "head": "HEAD",
-        "options": "OPTIONS"}
+HTTP = {"get": "GET", "post": "POST", "put": "PUT", "delete": "DELETE", "patch": "PATCH", "head": "HEAD", "options": "OPTIONS"}
 
 
 def pinned_version() -> str:
@@ -64,8 +64,10 @@ def wheel(version: str) -> Path:
     CACHE.mkdir(parents=True, exist_ok=True)
     found = sorted(CACHE.glob(f"vllm-{version}-*.whl"))
     if not found:
-        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-                        f"vllm=={version}", "-d", str(CACHE)], check=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:", f"vllm=={version}", "-d", str(CACHE)],
+            check=True,
+        )
         found = sorted(CACHE.glob(f"vllm-{version}-*.whl"))
     return found[0]
 
@@ -86,8 +88,13 @@ def _flag_condition(fn: ast.FunctionDef) -> dict | None:
     for node in ast.walk(fn):
         if isinstance(node, ast.If):
             t = node.test
-            if (isinstance(t, ast.Call) and isinstance(t.func, ast.Name) and t.func.id == "getattr"
-                    and len(t.args) >= 2 and _const_str(t.args[1])):
+            if (
+                isinstance(t, ast.Call)
+                and isinstance(t.func, ast.Name)
+                and t.func.id == "getattr"
+                and len(t.args) >= 2
+                and _const_str(t.args[1])
+            ):
                 return {"flag": t.args[1].value.replace("_", "-")}
             if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "args":
                 return {"flag": t.attr.replace("_", "-")}
@@ -101,8 +108,12 @@ def routes_of(source: str) -> tuple[list[dict], dict]:
 
     def decorated(fn, condition):
         for d in fn.decorator_list:
-            if not (isinstance(d, ast.Call) and isinstance(d.func, ast.Attribute)
-                    and isinstance(d.func.value, ast.Name) and d.func.value.id in ("router", "app")):
+            if not (
+                isinstance(d, ast.Call)
+                and isinstance(d.func, ast.Attribute)
+                and isinstance(d.func.value, ast.Name)
+                and d.func.value.id in ("router", "app")
+            ):
                 continue
             attr, path = d.func.attr, _const_str(d.args[0]) if d.args else None
             if path is None:
@@ -114,8 +125,7 @@ def routes_of(source: str) -> tuple[list[dict], dict]:
                 methods = [m.value for m in kw["methods"].elts] if "methods" in kw else ["GET"]
             else:
                 continue
-            routes.append({"path": path, "methods": methods, "condition": condition, "prefix": False,
-                           "handler": fn.name})
+            routes.append({"path": path, "methods": methods, "condition": condition, "prefix": False, "handler": fn.name})
 
     def visit(body, condition):
         nonlocal auth
@@ -128,17 +138,35 @@ def routes_of(source: str) -> tuple[list[dict], dict]:
                         decorated(sub, inner)
                 if node.name == "mount_metrics":
                     for sub in ast.walk(node):
-                        if (isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.func.id == "Mount"
-                                and sub.args and _const_str(sub.args[0])):
-                            routes.append({"path": sub.args[0].value, "methods": list(HTTP.values()),
-                                           "condition": None, "prefix": True, "handler": "mount_metrics"})
+                        if (
+                            isinstance(sub, ast.Call)
+                            and isinstance(sub.func, ast.Name)
+                            and sub.func.id == "Mount"
+                            and sub.args
+                            and _const_str(sub.args[0])
+                        ):
+                            routes.append(
+                                {
+                                    "path": sub.args[0].value,
+                                    "methods": list(HTTP.values()),
+                                    "condition": None,
+                                    "prefix": True,
+                                    "handler": "mount_metrics",
+                                }
+                            )
             elif isinstance(node, ast.If):
                 visit(node.body, _condition(node.test))
             elif isinstance(node, ast.ClassDef) and node.name == "AuthenticationMiddleware":
                 for sub in ast.walk(node):
-                    if (isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute)
-                            and sub.func.attr == "startswith" and sub.args and _const_str(sub.args[0])):
+                    if (
+                        isinstance(sub, ast.Call)
+                        and isinstance(sub.func, ast.Attribute)
+                        and sub.func.attr == "startswith"
+                        and sub.args
+                        and _const_str(sub.args[0])
+                    ):
                         auth = {"prefix": sub.args[0].value, "middleware": node.name}
+
     visit(tree.body, None)
     # build_app() must include the module's router, else none of these routes is served.
     if not re.search(r"app\.include_router\(router\)", source):

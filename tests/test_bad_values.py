@@ -1,6 +1,7 @@
 """Tier 4: a corpus of invalid values files (tests/bad_values/). Each must fail
 `helm template` with both Helm majors, with every `# expect:` text of its
 header in the error (the field it names), and never render."""
+
 import re
 
 import pytest
@@ -41,10 +42,24 @@ def test_bad_values_fail_naming_the_field(path, major):
 
 @pytest.mark.parametrize("major", helm.MAJORS)
 def test_every_broken_rule_is_reported_at_once(major):
-    err = helm.render_error(helm.Release(
-        values=("values/70b-4xdp.yaml",), major=major,
-        sets=("stages={sft,merge-sft,serve}", "common.gpu.memoryGiB=20", "training.preprocessingNumWorkers=64",
-              "serving.tensorParallelSize=3", "merge.resources.limits.memory=64Gi", "merge.resources.requests.memory=64Gi")))
-    for field in ("training.deepspeed.zeroStage", "training.preprocessingNumWorkers", "serving.tensorParallelSize",
-                  "merge.resources.limits.memory"):
+    err = helm.render_error(
+        helm.Release(
+            values=("values/70b-4xdp.yaml",),
+            major=major,
+            sets=(
+                "stages={sft,merge-sft,serve}",
+                "common.gpu.memoryGiB=20",
+                "training.preprocessingNumWorkers=64",
+                "serving.tensorParallelSize=3",
+                "merge.resources.limits.memory=64Gi",
+                "merge.resources.requests.memory=64Gi",
+            ),
+        )
+    )
+    for field in (
+        "training.deepspeed.zeroStage",
+        "training.preprocessingNumWorkers",
+        "serving.tensorParallelSize",
+        "merge.resources.limits.memory",
+    ):
         assert field in err

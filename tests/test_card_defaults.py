@@ -9,6 +9,7 @@ used (so a config the rule admits is one the GPU run fitted); the chosen config 
 90 % of the card; and it is the fastest of the measured checkpointing / micro-batch variants the
 rule admits on that card. A change to the chart's choice or to its memory model that moves away
 from the measurement fails here."""
+
 import json
 import re
 
@@ -32,8 +33,7 @@ CHOSEN = {("sft", 40): "sft-40-ck4", ("dpo", 40): "dpo-40", ("sft", 80): "sft-80
 OLD = {("sft", 40): "sft-40", ("dpo", 40): "dpo-40", ("sft", 80): "sft-80-ckpt", ("dpo", 80): "dpo-40"}
 ANNOTATION = "llama-factory/worst-case-gpu-memory"
 NUM = r"([0-9.]+)"
-KEYS = ("disable_gradient_checkpointing", "checkpointed_layers", "per_device_train_batch_size",
-        "gradient_accumulation_steps", "cutoff_len")
+KEYS = ("disable_gradient_checkpointing", "checkpointed_layers", "per_device_train_batch_size", "gradient_accumulation_steps", "cutoff_len")
 
 
 def runs() -> dict[str, tuple[float, dict]]:
@@ -86,8 +86,12 @@ def rendered(stage: str, *sets: str) -> tuple[dict, dict]:
     text = one(objs, "DeepSpeedJob")["metadata"]["annotations"][ANNOTATION]
     m = re.match(rf"{NUM} GiB per GPU \(allocator {NUM} \+ runtime {NUM}\)", text)
     assert m, text
-    return yaml.safe_load(cm["data"]["train.yaml"]), {"peak": float(m.group(1)), "allocator": float(m.group(2)),
-                                                     "runtime": float(m.group(3)), "text": text}
+    return yaml.safe_load(cm["data"]["train.yaml"]), {
+        "peak": float(m.group(1)),
+        "allocator": float(m.group(2)),
+        "runtime": float(m.group(3)),
+        "text": text,
+    }
 
 
 def needed(run: dict) -> float:
@@ -130,8 +134,7 @@ def test_the_chart_chooses_the_measured_config(stage, card):
     _, r = RUNS[CHOSEN[(stage, card)]]
     assert train_keys(train) == config_of(r)
     seqs = 2 if stage == "dpo" else 1
-    assert r["tokens_per_step"] == seqs * train["cutoff_len"] * train["per_device_train_batch_size"] * \
-        train["gradient_accumulation_steps"]
+    assert r["tokens_per_step"] == seqs * train["cutoff_len"] * train["per_device_train_batch_size"] * train["gradient_accumulation_steps"]
 
 
 MODEL_RUNS = sorted(n for n in RUNS if n in gpu_proof.RUNS)
@@ -168,17 +171,21 @@ def test_the_chosen_config_is_the_fastest_measured_variant_the_rule_admits(stage
     compared = 0
     for name, (cap, r) in RUNS.items():
         _, _, extra = gpu_proof.RUNS[name]
-        if cap != CAPS[card] or r["stage"] != stage or any(".extraArgs." in k for k in extra) \
-                or GPU[name] != GPU[CHOSEN[(stage, card)]]:  # tokens/s compare on one card only
+        if (
+            cap != CAPS[card] or r["stage"] != stage or any(".extraArgs." in k for k in extra) or GPU[name] != GPU[CHOSEN[(stage, card)]]
+        ):  # tokens/s compare on one card only
             continue
         c = config_of(r)
         layers = (f"training.gradientCheckpointingLayers={c['checkpointed_layers']}",) if c["checkpointed_layers"] else ()
         try:
-            rendered(stage, f"common.gpu.memoryGiB={card}",
-                     f"training.gradientCheckpointing={str(not c['disable_gradient_checkpointing']).lower()}",
-                     *layers,
-                     f"{stage}.perDeviceTrainBatchSize={c['per_device_train_batch_size']}",
-                     f"{stage}.gradientAccumulationSteps={c['gradient_accumulation_steps']}")
+            rendered(
+                stage,
+                f"common.gpu.memoryGiB={card}",
+                f"training.gradientCheckpointing={str(not c['disable_gradient_checkpointing']).lower()}",
+                *layers,
+                f"{stage}.perDeviceTrainBatchSize={c['per_device_train_batch_size']}",
+                f"{stage}.gradientAccumulationSteps={c['gradient_accumulation_steps']}",
+            )
         except Exception:
             continue  # the rule refuses it on this card
         compared += 1
@@ -199,8 +206,7 @@ def test_the_chart_launcher_run_matches_the_hook_run():
     assert hook["returncode"] == chart["returncode"] == 0 and hook["steps"] == chart["steps"] > 1
     assert "GPU_PROOF_CKPT_LAYERS" not in chart["env"] and chart["config"]["checkpointed_layers"] == 4
     assert config_of(chart) == config_of(hook)
-    assert any("decoder layers 0-3 of 32 checkpointed, 4-31 without" in ln for ln in chart["patch_lines"]), \
-        chart["patch_lines"]
+    assert any("decoder layers 0-3 of 32 checkpointed, 4-31 without" in ln for ln in chart["patch_lines"]), chart["patch_lines"]
     for key in ("peak_allocated_gib", "peak_reserved_gib", "nvidia_smi_peak_gib"):
         assert chart[key] == hook[key], key
     assert all(a[0] == b[0] and abs(a[1] - b[1]) <= 0.01 for a, b in zip(hook["loss"], chart["loss"]))

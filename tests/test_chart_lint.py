@@ -1,6 +1,7 @@
 """chart-testing's lint rules, offline (scripts/chart_lint.py, which CI also runs): yamllint with
 ct's configuration, Chart.yaml against ct's chart schema and Artifact Hub's metadata, and the
 version bump of a changed chart."""
+
 import subprocess
 
 import chart_lint
@@ -45,12 +46,22 @@ def test_artifact_hub_images_are_the_defaults():
     assert listed == want
 
 
-@pytest.mark.parametrize("path,ignored", [
-    ("templates/NOTES.txt", False), ("values.yaml", False), ("files/models.yaml", False), ("README.md", False),
-    ("tests/test_docs.py", True), ("scripts/render.py", True), ("docs/gpu-card-defaults.md", True),
-    ("ci/lintconf.yaml", True), (".github/workflows/ci.yaml", True), ("Makefile", True),
-    ("scripts/__pycache__/x.pyc", True),
-])
+@pytest.mark.parametrize(
+    "path,ignored",
+    [
+        ("templates/NOTES.txt", False),
+        ("values.yaml", False),
+        ("files/models.yaml", False),
+        ("README.md", False),
+        ("tests/test_docs.py", True),
+        ("scripts/render.py", True),
+        ("docs/gpu-card-defaults.md", True),
+        ("ci/lintconf.yaml", True),
+        (".github/workflows/ci.yaml", True),
+        ("Makefile", True),
+        ("scripts/__pycache__/x.pyc", True),
+    ],
+)
 def test_helmignore_matching(path, ignored):
     patterns = [ln.strip() for ln in (ROOT / ".helmignore").read_text().splitlines() if ln.strip() and not ln.startswith("#")]
     assert chart_lint.helmignored(path, patterns) is ignored

@@ -17,6 +17,7 @@ installed on first use like Helm (`python tests/test_checkov.py --install` does
 it up front). It runs offline: --skip-download (no Prisma Cloud metadata) and
 CKV_SKIP_PACKAGE_UPDATE_CHECK (otherwise it asks pypi.org for a newer checkov
 whenever its cache is cold)."""
+
 from __future__ import annotations
 
 import fcntl
@@ -66,9 +67,18 @@ def install() -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not done.exists():
             shutil.rmtree(TOOL, ignore_errors=True)
-            for cmd in ([sys.executable, "-m", "venv", str(TOOL)],
-                        [str(TOOL / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                         f"checkov=={CHECKOV_VERSION}"]):
+            for cmd in (
+                [sys.executable, "-m", "venv", str(TOOL)],
+                [
+                    str(TOOL / "bin" / "python"),
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    f"checkov=={CHECKOV_VERSION}",
+                ],
+            ):
                 proc = subprocess.run(cmd, capture_output=True, text=True)
                 if proc.returncode != 0:
                     raise RuntimeError(f"installing checkov failed: {' '.join(cmd)}\n{proc.stdout}{proc.stderr}")
@@ -99,8 +109,9 @@ def write_renders(out: Path) -> dict[str, list[tuple[str, str, str, bool]]]:
         for o, spec, meta in pod_templates(objects):
             if o["kind"] in CR_KINDS:
                 labels = (meta or {}).get("labels") or o["metadata"].get("labels", {})
-                pods.append({"apiVersion": "v1", "kind": "Pod",
-                             "metadata": {"name": o["metadata"]["name"], "labels": labels}, "spec": spec})
+                pods.append(
+                    {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": o["metadata"]["name"], "labels": labels}, "spec": spec}
+                )
                 index.setdefault(f"{base}.pods.yaml", []).append(entry(o, True))
         if pods:
             (out / f"{base}.pods.yaml").write_text(yaml.safe_dump_all(pods, sort_keys=False))
@@ -128,8 +139,9 @@ def load_skips() -> list[dict]:
 
 
 def skipped(finding: Finding, skips: list[dict]) -> bool:
-    return any(s.get("check") == finding.check and fnmatch.fnmatchcase(finding.object, str(s.get("object")))
-               for s in skips if isinstance(s, dict))
+    return any(
+        s.get("check") == finding.check and fnmatch.fnmatchcase(finding.object, str(s.get("object"))) for s in skips if isinstance(s, dict)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -143,9 +155,13 @@ def scan(tmp_path_factory):
     renders = out / "renders"
     renders.mkdir()
     index = write_renders(renders)
-    proc = subprocess.run([str(exe), "-d", str(renders), "--framework", "kubernetes", "--skip-download",
-                           "--output", "json", "--quiet"],
-                          capture_output=True, text=True, cwd=out, env={**os.environ, **OFFLINE_ENV})
+    proc = subprocess.run(
+        [str(exe), "-d", str(renders), "--framework", "kubernetes", "--skip-download", "--output", "json", "--quiet"],
+        capture_output=True,
+        text=True,
+        cwd=out,
+        env={**os.environ, **OFFLINE_ENV},
+    )
     assert proc.returncode in (0, 1), f"checkov exited {proc.returncode}:\n{proc.stderr[-3000:]}"
     report = json.loads(proc.stdout)
     assert isinstance(report, dict) and report.get("check_type") == "kubernetes", proc.stdout[:2000]
@@ -173,18 +189,23 @@ def test_no_finding_outside_the_skip_list(scan):
         if not skipped(f, skips):
             new[f.check, f.object, f.title].add(f"{f.file} ({f.name})")
     if new:
-        pytest.fail(f"{sum(map(len, new.values()))} checkov findings not in {SKIPS_FILE.name} (fix the chart, or add "
-                     "an entry with check, object and reason):\n" +
-                     "\n".join(f"{c} {o}: {t}\n    " + "\n    ".join(sorted(files))
-                               for (c, o, t), files in sorted(new.items())), pytrace=False)
+        pytest.fail(
+            f"{sum(map(len, new.values()))} checkov findings not in {SKIPS_FILE.name} (fix the chart, or add "
+            "an entry with check, object and reason):\n"
+            + "\n".join(f"{c} {o}: {t}\n    " + "\n    ".join(sorted(files)) for (c, o, t), files in sorted(new.items())),
+            pytrace=False,
+        )
 
 
 def test_every_skip_still_applies(scan):
     findings, _, _ = scan
     stale = [s for s in load_skips() if isinstance(s, dict) and not any(skipped(f, [s]) for f in findings)]
     if stale:
-        pytest.fail(f"entries of {SKIPS_FILE.name} that match no finding any more (remove them):\n" +
-                    "\n".join(f"{s.get('check')} {s.get('object')}" for s in stale), pytrace=False)
+        pytest.fail(
+            f"entries of {SKIPS_FILE.name} that match no finding any more (remove them):\n"
+            + "\n".join(f"{s.get('check')} {s.get('object')}" for s in stale),
+            pytrace=False,
+        )
 
 
 def test_skip_file_is_well_formed():

@@ -2,6 +2,7 @@
 structural, valid CustomResourceDefinitions, and accept exactly what the
 offline tier accepts: every rendered DeepSpeedJob and Notebook passes their
 openAPIV3Schema under strict field validation, and a typo fails it."""
+
 import copy
 import subprocess
 import sys
@@ -18,8 +19,7 @@ KIND = {c["spec"]["names"]["kind"]: c for c in CRDS.values()}
 
 
 def test_crds_are_current():
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts/gen_crds.py"), "--check"], capture_output=True,
-                          text=True, cwd=ROOT)
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts/gen_crds.py"), "--check"], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

@@ -1,5 +1,6 @@
 """The README stays true: its two commands are CI's, its helm commands render,
 its preset table matches the presets, and its values table is current."""
+
 import re
 import shlex
 import subprocess
@@ -25,8 +26,11 @@ def test_first_lines_are_the_two_commands_and_ci_runs_the_test_one():
     first = README.split("```sh", 1)[1].split("```", 1)[0]
     commands = [line.split("#")[0].strip() for line in first.strip().splitlines()]
     assert commands == ["make render", "make test"]
-    ci = [line for line in (ROOT / ".ci/run").read_text().splitlines()
-          if line.strip() and not line.startswith(("#", "set ", "cd ", "export "))]
+    ci = [
+        line
+        for line in (ROOT / ".ci/run").read_text().splitlines()
+        if line.strip() and not line.startswith(("#", "set ", "cd ", "export "))
+    ]
     assert ci[-1].strip() == "make test"
 
 
@@ -47,8 +51,14 @@ ROWS = re.findall(r"^\| [^|]+ \| `([^`]+)` \| `(sft|dpo)` \| (\d+) × (\d+) GB \
 
 def test_preset_table_covers_the_seed_rows():
     assert len(ROWS) == 8
-    assert {(p, s) for p, s, *_ in ROWS} >= {("8b.yaml", "sft"), ("8b-2xdp.yaml", "sft"), ("8b.yaml", "dpo"),
-                                              ("8b-2xdp.yaml", "dpo"), ("70b-4xdp.yaml", "sft"), ("70b-4xdp.yaml", "dpo")}
+    assert {(p, s) for p, s, *_ in ROWS} >= {
+        ("8b.yaml", "sft"),
+        ("8b-2xdp.yaml", "sft"),
+        ("8b.yaml", "dpo"),
+        ("8b-2xdp.yaml", "dpo"),
+        ("70b-4xdp.yaml", "sft"),
+        ("70b-4xdp.yaml", "dpo"),
+    }
 
 
 @pytest.mark.parametrize("preset,stage,gpus,card,memory,shm", ROWS)
@@ -107,10 +117,10 @@ def test_readme_opens_with_what_a_chart_user_needs():
     and the GPU measurements live in their own documents, which it links."""
     at = [README.index(h) for h in USER_SECTIONS]
     assert at == sorted(at)
-    before = README[at[0]:at[1]]
+    before = README[at[0] : at[1]]
     for need in ("TensorStack", "GPUs", "storage class", "Hugging Face token", "training image", "existingClaim"):
         assert need in before, need
-    install = README[at[1]:at[2]]
+    install = README[at[1] : at[2]]
     assert "**Upgrade**" in install and "**Uninstall**" in install and "resource-policy: keep" in install
     for doc in ("tests/README.md", "docs/gpu-measurements.md", "docs/gpu-card-defaults.md"):
         assert f"]({doc})" in README and (ROOT / doc).is_file(), doc

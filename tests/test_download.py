@@ -1,5 +1,6 @@
 """files/download.py, the workspace stage's download script, on a fake hub: the
 first run downloads, a second run with the model present does no work."""
+
 import importlib.util
 import json
 import sys
@@ -47,10 +48,14 @@ def test_second_run_does_no_work(tmp_path, hub, monkeypatch):
 
     assert download.main(["download.py", str(path)]) == 0
     model_calls = [c for c in hub if c["type"] is None]
-    assert model_calls == [{"repo": "meta-llama/Llama-3.1-8B", "revision": "main", "ignore": ["original/*"],
-                            "type": None, "token": "from-secret"}]
+    assert model_calls == [
+        {"repo": "meta-llama/Llama-3.1-8B", "revision": "main", "ignore": ["original/*"], "type": None, "token": "from-secret"}
+    ]
     assert sorted(c["repo"] for c in hub if c["type"] == "dataset") == [
-        "llamafactory/DPO-En-Zh-20k", "llamafactory/alpaca_gpt4_en", "llamafactory/alpaca_gpt4_zh"]
+        "llamafactory/DPO-En-Zh-20k",
+        "llamafactory/alpaca_gpt4_en",
+        "llamafactory/alpaca_gpt4_zh",
+    ]
     assert (tmp_path / "pvc/data/identity.json").read_text() == "[]"
 
     first = len(hub)
@@ -103,15 +108,27 @@ def test_every_hub_dataset_is_cached_from_the_hub_llamafactory_reads(source):
     """LLaMA-Factory's data parser loads a dataset from ModelScope when ModelScope is on
     (USE_MODELSCOPE_HUB, model.source=modelscope) and it has an ms_hub_url, or when it has no
     hf_hub_url; from the Hugging Face Hub otherwise. The plan caches each one from there."""
-    sets = ("model.source=" + source, "datasets.ms_only.ms_hub_url=team/ms-only",
-            "datasets.both.hf_hub_url=team/both-hf", "datasets.both.ms_hub_url=team/both-ms")
+    sets = (
+        "model.source=" + source,
+        "datasets.ms_only.ms_hub_url=team/ms-only",
+        "datasets.both.hf_hub_url=team/both-hf",
+        "datasets.both.ms_hub_url=team/both-ms",
+    )
     objects = render("8b.yaml", "workspace", *sets)
     plan = pipeline.config_data(objects, "download.json")["datasets"]["datasets"]
     want = {
-        "huggingface": {("team/ms-only", "modelscope"), ("team/both-hf", "huggingface"),
-                        ("llamafactory/DPO-En-Zh-20k", "huggingface"), ("llamafactory/alpaca_gpt4_en", "huggingface")},
-        "modelscope": {("team/ms-only", "modelscope"), ("team/both-ms", "modelscope"),
-                       ("llamafactory/DPO-En-Zh-20k", "huggingface"), ("llamafactory/alpaca_gpt4_en", "modelscope")},
+        "huggingface": {
+            ("team/ms-only", "modelscope"),
+            ("team/both-hf", "huggingface"),
+            ("llamafactory/DPO-En-Zh-20k", "huggingface"),
+            ("llamafactory/alpaca_gpt4_en", "huggingface"),
+        },
+        "modelscope": {
+            ("team/ms-only", "modelscope"),
+            ("team/both-ms", "modelscope"),
+            ("llamafactory/DPO-En-Zh-20k", "huggingface"),
+            ("llamafactory/alpaca_gpt4_en", "modelscope"),
+        },
     }[source]
     assert want <= {(d["repo"], d["source"]) for d in plan}
     assert len(plan) == len({d["repo"] for d in plan}), plan

@@ -1,6 +1,7 @@
 """Issue 14 (a first install on a real T9k cluster), the template side: what the Notebook's pod
 carries, quantity helpers that refuse a unit they do not know, the serve stage's NetworkPolicy
 and the DeepSpeedJob's conventional pod shape."""
+
 import shutil
 import subprocess
 
@@ -24,29 +25,44 @@ def one(objs, kind):
 def test_the_notebook_carries_pod_labels_and_annotations(major):
     """common.podLabels and podAnnotations promise every pod; a Notebook's template is a bare
     PodSpec, so they go on the Notebook that T9k builds the pod from (before: neither)."""
-    nb = one(objects("stages={workspace}", "common.podLabels.team=a", "common.podAnnotations.owner=b",
-                     "common.labels.cost=c", major=major), "Notebook")
+    nb = one(
+        objects("stages={workspace}", "common.podLabels.team=a", "common.podAnnotations.owner=b", "common.labels.cost=c", major=major),
+        "Notebook",
+    )
     assert nb["metadata"]["labels"]["team"] == "a" and nb["metadata"]["labels"]["cost"] == "c"
     assert nb["metadata"]["annotations"] == {"owner": "b"}
 
 
-@pytest.mark.parametrize("helper,quantity,ok", [
-    ("mebibytes", "16Gi", "16384"), ("mebibytes", "1Ti", "1048576"), ("mebibytes", "512Mi", "512"),
-    ("mebibytes", "5Ki", None), ("mebibytes", "10", None), ("mebibytes", "1G", None), ("mebibytes", "1.5Gi", None),
-    ("millicores", "8", "8000"), ("millicores", "0.5", "500"), ("millicores", "250m", "250"),
-    ("millicores", "2k", None), ("millicores", "abc", None), ("millicores", "1.5m", None),
-])
+@pytest.mark.parametrize(
+    "helper,quantity,ok",
+    [
+        ("mebibytes", "16Gi", "16384"),
+        ("mebibytes", "1Ti", "1048576"),
+        ("mebibytes", "512Mi", "512"),
+        ("mebibytes", "5Ki", None),
+        ("mebibytes", "10", None),
+        ("mebibytes", "1G", None),
+        ("mebibytes", "1.5Gi", None),
+        ("millicores", "8", "8000"),
+        ("millicores", "0.5", "500"),
+        ("millicores", "250m", "250"),
+        ("millicores", "2k", None),
+        ("millicores", "abc", None),
+        ("millicores", "1.5m", None),
+    ],
+)
 def test_quantity_helpers_fail_on_an_unknown_unit(tmp_path, helper, quantity, ok):
     """Before, an unknown unit compared as 0 (fail open): "5Ki" passed every memory rule."""
     chart = tmp_path / "chart"
-    shutil.copytree(ROOT, chart, ignore=shutil.ignore_patterns(".venv", ".tools", ".git", "tests", "scripts", "docs", "out", "carry",
-                                                               "images"))
-    (chart / "templates" / "zz-quantity.yaml").write_text(
-        f'# q: {{{{ include "llama-factory.{helper}" "{quantity}" }}}}\n')
-    proc = subprocess.run([str(helm.helm_path("3")), "template", "t", str(chart), "--show-only",
-                           "templates/zz-quantity.yaml"], capture_output=True, text=True)
+    shutil.copytree(
+        ROOT, chart, ignore=shutil.ignore_patterns(".venv", ".tools", ".git", "tests", "scripts", "docs", "out", "carry", "images")
+    )
+    (chart / "templates" / "zz-quantity.yaml").write_text(f'# q: {{{{ include "llama-factory.{helper}" "{quantity}" }}}}\n')
+    proc = subprocess.run(
+        [str(helm.helm_path("3")), "template", "t", str(chart), "--show-only", "templates/zz-quantity.yaml"], capture_output=True, text=True
+    )
     if ok is None:
-        assert proc.returncode != 0 and f"llama-factory.{helper}: \"{quantity}\"" in proc.stderr and "Fix:" in proc.stderr
+        assert proc.returncode != 0 and f'llama-factory.{helper}: "{quantity}"' in proc.stderr and "Fix:" in proc.stderr
     else:
         assert proc.returncode == 0, proc.stderr
         assert f"# q: {ok}" in proc.stdout
@@ -57,8 +73,12 @@ def test_serve_network_policy(major):
     """Off by default (the API key is the guard); on, it selects exactly the serve pods and
     admits the namespace and the named peers to vLLM's port only."""
     assert not [o for o in objects("stages={serve}", major=major) if o["kind"] == "NetworkPolicy"]
-    objs = objects("stages={serve}", "serving.networkPolicy.enabled=true",
-                   "serving.networkPolicy.from.ingress.namespaceSelector.matchLabels.team=edge", major=major)
+    objs = objects(
+        "stages={serve}",
+        "serving.networkPolicy.enabled=true",
+        "serving.networkPolicy.from.ingress.namespaceSelector.matchLabels.team=edge",
+        major=major,
+    )
     np, dep = one(objs, "NetworkPolicy"), one(objs, "Deployment")
     sel = np["spec"]["podSelector"]["matchLabels"]
     assert sel.items() <= dep["spec"]["template"]["metadata"]["labels"].items()
@@ -67,14 +87,23 @@ def test_serve_network_policy(major):
     assert rule["from"] == [{"podSelector": {}}, {"namespaceSelector": {"matchLabels": {"team": "edge"}}}]
     assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
     assert [p["name"] for p in dep["spec"]["template"]["spec"]["containers"][0]["ports"]] == ["http"]
-    only_peers = objects("stages={serve}", "serving.networkPolicy.enabled=true",
-                         "serving.networkPolicy.allowSameNamespace=false",
-                         "serving.networkPolicy.from.gw.podSelector.matchLabels.app=gw", major=major)
+    only_peers = objects(
+        "stages={serve}",
+        "serving.networkPolicy.enabled=true",
+        "serving.networkPolicy.allowSameNamespace=false",
+        "serving.networkPolicy.from.gw.podSelector.matchLabels.app=gw",
+        major=major,
+    )
     assert one(only_peers, "NetworkPolicy")["spec"]["ingress"][0]["from"] == [{"podSelector": {"matchLabels": {"app": "gw"}}}]
 
 
-CONVENTIONAL = {"runAsNonRoot": False, "runAsUser": 0, "readOnlyRootFilesystem": False,
-                "capabilities": {"add": ["IPC_LOCK"]}, "seccompProfile": {"type": "RuntimeDefault"}}
+CONVENTIONAL = {
+    "runAsNonRoot": False,
+    "runAsUser": 0,
+    "readOnlyRootFilesystem": False,
+    "capabilities": {"add": ["IPC_LOCK"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
 
 
 @pytest.mark.parametrize("major", helm.MAJORS)

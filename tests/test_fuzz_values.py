@@ -53,6 +53,7 @@ Kubernetes' field names in wrong shapes (FUZZ_PASSTHROUGH=mixed, the long
 profile's default); FUZZ_PASSTHROUGH=k8s (CI's default) draws only the valid fragments (to hunt other
 bugs while that schema gap stands), FUZZ_PASSTHROUGH=raw only the dicts.
 """
+
 import collections
 import json
 import os
@@ -84,9 +85,13 @@ else:
 
 # No explain phase: it re-runs examples (each two Helm runs) to list covered lines.
 PHASES = (Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink)
-SETTINGS = dict(deadline=None, print_blob=PROFILE == "long", phases=PHASES, **RANDOM,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
-                                       HealthCheck.data_too_large, HealthCheck.large_base_example])
+SETTINGS = dict(
+    deadline=None,
+    print_blob=PROFILE == "long",
+    phases=PHASES,
+    **RANDOM,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large, HealthCheck.large_base_example],
+)
 STATS = collections.Counter()
 
 _FAILURE_TYPES: dict[str, type] = {}
@@ -120,8 +125,13 @@ def verify(ex: fuzz.Example, expect_valid: bool) -> None:
         path = Path(COLLECT)
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a") as f:
-            f.write(json.dumps({"example": ex.to_json(), "signatures": sorted({p.signature for p in res.problems}),
-                                "report": fuzz.report(res)}, ensure_ascii=False) + "\n")
+            f.write(
+                json.dumps(
+                    {"example": ex.to_json(), "signatures": sorted({p.signature for p in res.problems}), "report": fuzz.report(res)},
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
         return
     sig = res.problems[0].signature
     raise failure(sig)(f"[{sig}]\n{fuzz.report(res)}")
@@ -130,14 +140,17 @@ def verify(ex: fuzz.Example, expect_valid: bool) -> None:
 @pytest.fixture(scope="module", autouse=True)
 def _summary(request):
     import time
+
     start = time.monotonic()
     yield
     secs = time.monotonic() - start
     capture = request.config.pluginmanager.get_plugin("capturemanager")
     if capture and STATS["examples"]:
         with capture.global_and_fixture_disabled():
-            print(f"\nfuzz ({PROFILE}): {STATS['examples']} examples rendered and checked in {secs:.0f} s "
-                  f"({STATS['examples'] / secs:.1f} examples/s), {STATS['failing']} failing")
+            print(
+                f"\nfuzz ({PROFILE}): {STATS['examples']} examples rendered and checked in {secs:.0f} s "
+                f"({STATS['examples'] / secs:.1f} examples/s), {STATS['failing']} failing"
+            )
     if COLLECT:
         Path(COLLECT).with_suffix(".stats.json").write_text(json.dumps(STATS, indent=1, sort_keys=True))
 
@@ -169,8 +182,7 @@ def test_presets_pass_every_check():
 
 
 def pinned(preset: str, **overrides) -> fuzz.Example:
-    return fuzz.Example.from_json({"preset": preset, "overrides": [[k.replace("__", "."), v]
-                                                                   for k, v in overrides.items()]})
+    return fuzz.Example.from_json({"preset": preset, "overrides": [[k.replace("__", "."), v] for k, v in overrides.items()]})
 
 
 # What the fuzzer found, pinned as explicit examples: they run first, every time,
@@ -185,8 +197,9 @@ FOUND = [
     pinned("8b.yaml", stages=["merge-sft"], storage__mountPath="/\u0015"),  # control character
     pinned("8b.yaml", common__extraVolumes={"cache": {"mountPath": "/dev/shm", "source": {"emptyDir": {}}}}),
     pinned("8b.yaml", common__extraVolumes={"dshm": {"mountPath": "/cache", "source": {"emptyDir": {}}}}),
-    pinned("8b.yaml", training__rdma__enabled=True,
-           common__containerSecurityContext={"capabilities": {"add": "IPC_LOCK"}}),  # template crash
+    pinned(
+        "8b.yaml", training__rdma__enabled=True, common__containerSecurityContext={"capabilities": {"add": "IPC_LOCK"}}
+    ),  # template crash
     pinned("8b.yaml", training__rdma__enabled=True, training__rdma__resourceName="a9Hn/P"),  # resource prefix
     pinned("8b.yaml", stages=["workspace"], merge__resources__requests__cpu=1000000),  # 1e+06 cores: not compared
 ]

@@ -5,6 +5,7 @@ names). The same functions run over every changed leaf of values.yaml
 (test_values_surface.py) and every fuzz example (test_fuzz_values.py).
 Each invariant is also shown to fail on a render broken the way a template
 fault would break it, so none of them holds vacuously."""
+
 import copy
 import itertools
 import json
@@ -26,18 +27,31 @@ VARIANTS = {
     "lora-served": ("serving.lora=true", "serving.model=sft", "training.lora.rank=16"),
     "api-key": ("serving.apiKey.existingSecret=vllm-key", "common.huggingface.existingSecret=hf"),
     "two-workers-rdma": ("training.workers=2", "training.rdma.enabled=true"),
-    "elsewhere": ("storage.mountPath=/workspace", "storage.existingClaim=team-claim", "serving.service.port=9000",
-                  "model.name=Llama-X", "serving.servedModelName=chat", "eval.model=sft"),
-    "extras": ("common.scheduler.queue=team-a", "common.podLabels.team=a", "merge.exportDevice=auto",
-               "merge.gpus=8", "eval.gpus=8", "common.extraVolumes.scratch.mountPath=/scratch",
-               "common.extraVolumes.scratch.source.emptyDir.medium=Memory"),
+    "elsewhere": (
+        "storage.mountPath=/workspace",
+        "storage.existingClaim=team-claim",
+        "serving.service.port=9000",
+        "model.name=Llama-X",
+        "serving.servedModelName=chat",
+        "eval.model=sft",
+    ),
+    "extras": (
+        "common.scheduler.queue=team-a",
+        "common.podLabels.team=a",
+        "merge.exportDevice=auto",
+        "merge.gpus=8",
+        "eval.gpus=8",
+        "common.extraVolumes.scratch.mountPath=/scratch",
+        "common.extraVolumes.scratch.source.emptyDir.medium=Memory",
+    ),
     "no-gpu-resource": ("common.gpu.resourceName=",),
 }
 # QLoRA needs fewer GPUs than the presets' sizes; full fine-tuning of 70B does not fit 4 cards.
-METHODS = {"lora": ("training.method=lora", "training.deepspeed.zeroStage=3"),
-           "qlora": ("training.method=qlora", "training.deepspeed.zeroStage=3"),
-           "full": ("training.method=full", "training.deepspeed.zeroStage=3", "common.gpu.memoryGiB=141",
-                    "training.gpusPerWorker=8")}
+METHODS = {
+    "lora": ("training.method=lora", "training.deepspeed.zeroStage=3"),
+    "qlora": ("training.method=qlora", "training.deepspeed.zeroStage=3"),
+    "full": ("training.method=full", "training.deepspeed.zeroStage=3", "common.gpu.memoryGiB=141", "training.gpusPerWorker=8"),
+}
 NO_MERGE = tuple(s for s in STAGES if not s.startswith("merge"))
 
 
@@ -45,15 +59,18 @@ def release(preset, *sets, name="llama31", stages=STAGES):
     return rel(preset, tuple(stages), *sets, name=name)
 
 
-
-
 # Per-stage scheduling on every stage over the team overlay: placement and every other invariant.
 PLACED = {p: rel(p, tuple(STAGES), values=("values/team-example.yaml", "tests/values/placement.yaml")) for p in PRESETS}
 
-PAIR_RELEASES = [release(p, *METHODS[m], name=n, stages=NO_MERGE if m == "full" else STAGES)
-                 for p in PRESETS for m in METHODS for n in RELEASES]
-PREFETCH = ([release(p, *VARIANTS[v]) for p in PRESETS for v in VARIANTS] + PAIR_RELEASES
-            + [release("8b.yaml", "common.podLabels.team=b")] + list(PLACED.values()))
+PAIR_RELEASES = [
+    release(p, *METHODS[m], name=n, stages=NO_MERGE if m == "full" else STAGES) for p in PRESETS for m in METHODS for n in RELEASES
+]
+PREFETCH = (
+    [release(p, *VARIANTS[v]) for p in PRESETS for v in VARIANTS]
+    + PAIR_RELEASES
+    + [release("8b.yaml", "common.podLabels.team=b")]
+    + list(PLACED.values())
+)
 
 
 @pytest.mark.parametrize("invariant", sorted(inv.PER_RENDER))
@@ -93,9 +110,11 @@ def test_renders_sharing_a_pvc_never_cross():
     assert len(renders) >= len(PAIR_RELEASES) - 6
     problems = []
     for a, b in itertools.combinations(renders, 2):
-        problems += [f"{a.values['model']['name']}/{a.values['training']['method']}/{a.release} vs "
-                     f"{b.values['model']['name']}/{b.values['training']['method']}/{b.release}: {p}"
-                     for p in inv.shared_pvc(a, b)]
+        problems += [
+            f"{a.values['model']['name']}/{a.values['training']['method']}/{a.release} vs "
+            f"{b.values['model']['name']}/{b.values['training']['method']}/{b.release}: {p}"
+            for p in inv.shared_pvc(a, b)
+        ]
     assert not problems, "\n".join(sorted(set(problems))[:20])
 
 
@@ -122,13 +141,17 @@ def test_upgrade_rule_over_pod_labels():
     b = load(release("8b.yaml", *VARIANTS["extras"][:1], "common.podLabels.team=b", *VARIANTS["extras"][2:]))
     assert inv.upgrade_rule(a, b) == []
     assert {o["metadata"]["name"] for o in a.objects if o["kind"] in inv.BATCH}.isdisjoint(
-        o["metadata"]["name"] for o in b.objects if o["kind"] in inv.BATCH)
+        o["metadata"]["name"] for o in b.objects if o["kind"] in inv.BATCH
+    )
 
 
-@pytest.mark.parametrize("before,after", [
-    ("training.workers=2", "training.workers=3"),  # the world size sits outside the hashed pod spec
-    ("common.scheduler.queue=team-a", "common.scheduler.queue=team-b"),  # a Job pod label only
-])
+@pytest.mark.parametrize(
+    "before,after",
+    [
+        ("training.workers=2", "training.workers=3"),  # the world size sits outside the hashed pod spec
+        ("common.scheduler.queue=team-a", "common.scheduler.queue=team-b"),  # a Job pod label only
+    ],
+)
 def test_upgrade_rule_over_settings_outside_the_pod_spec(before, after):
     a, b = load(release("8b.yaml", before)), load(release("8b.yaml", after))
     assert inv.upgrade_rule(a, b) == []
@@ -136,6 +159,7 @@ def test_upgrade_rule_over_settings_outside_the_pod_spec(before, after):
 
 # ---------------------------------------------------------------------------
 # Every invariant fails on a render broken the way a template fault breaks it.
+
 
 def _edit_cm(objects, key, old, new):
     edited = [o for o in objects if o["kind"] == "ConfigMap" and old in o.get("data", {}).get(key, "")]
@@ -157,30 +181,50 @@ def _spec(objects, kind):
 
 
 FAULTS = {
-    "path_chain": lambda objs: _edit_cm(objs, "merge.yaml", 'export_dir: "/t9k/mnt/models/Meta-Llama-3.1-8B-dpo"',
-                                        'export_dir: "/t9k/mnt/models/Meta-Llama-3.1-8B-sft"'),
-    "gpu_arithmetic": lambda objs: _container(objs, "Deployment")["args"].append("--tensor-parallel-size=2")
-    or _container(objs, "Deployment")["args"].remove("--tensor-parallel-size=1"),
+    "path_chain": lambda objs: _edit_cm(
+        objs, "merge.yaml", 'export_dir: "/t9k/mnt/models/Meta-Llama-3.1-8B-dpo"', 'export_dir: "/t9k/mnt/models/Meta-Llama-3.1-8B-sft"'
+    ),
+    "gpu_arithmetic": lambda objs: (
+        _container(objs, "Deployment")["args"].append("--tensor-parallel-size=2")
+        or _container(objs, "Deployment")["args"].remove("--tensor-parallel-size=1")
+    ),
     "launcher_command": lambda objs: [o["spec"]["config"].pop("localRank") for o in objs if o["kind"] == "DeepSpeedJob"],
-    "configmap_wiring": lambda objs: [o["data"].pop("ds_config.json") for o in objs
-                                      if o["kind"] == "ConfigMap" and "ds_config.json" in o["data"]],
-    "volume_wiring": lambda objs: [v.update(emptyDir={"medium": "Memory", "sizeLimit": "64Gi"}) for v in
-                                   _spec(objs, "DeepSpeedJob")["volumes"] if v["name"] == "dshm"],
+    "configmap_wiring": lambda objs: [
+        o["data"].pop("ds_config.json") for o in objs if o["kind"] == "ConfigMap" and "ds_config.json" in o["data"]
+    ],
+    "volume_wiring": lambda objs: [
+        v.update(emptyDir={"medium": "Memory", "sizeLimit": "64Gi"}) for v in _spec(objs, "DeepSpeedJob")["volumes"] if v["name"] == "dshm"
+    ],
     "api_server": lambda objs: objs[0]["metadata"]["labels"].update({"team": "a b"}),
     "secret_flow": lambda objs: _container(objs, "Job")["env"].append({"name": "HF_TOKEN", "value": "hf_" + "a" * 30}),
     "vllm_routes": lambda objs: _container(objs, "Deployment")["livenessProbe"]["httpGet"].update(path="/healthz"),
-    "served_model": lambda objs: [o["spec"]["containers"][0]["args"].__setitem__(
-        0, o["spec"]["containers"][0]["args"][0].replace("8B-dpo", "8B-sft")) for o in objs if o["kind"] == "Pod"],
-    "identity": lambda objs: _spec(objs, "Deployment") and [o["spec"]["template"]["metadata"]["labels"].update(
-        {"app.kubernetes.io/component": "x"}) for o in objs if o["kind"] == "Deployment"],
+    "served_model": lambda objs: [
+        o["spec"]["containers"][0]["args"].__setitem__(0, o["spec"]["containers"][0]["args"][0].replace("8B-dpo", "8B-sft"))
+        for o in objs
+        if o["kind"] == "Pod"
+    ],
+    "identity": lambda objs: (
+        _spec(objs, "Deployment")
+        and [
+            o["spec"]["template"]["metadata"]["labels"].update({"app.kubernetes.io/component": "x"})
+            for o in objs
+            if o["kind"] == "Deployment"
+        ]
+    ),
     # The CPU-only download Job gets a GPU node's selector.
-    "placement": lambda objs: [o["spec"]["template"]["spec"].setdefault("nodeSelector", {}).update(
-        {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"}) for o in objs
-        if o["kind"] == "Job" and "-download-" in o["metadata"]["name"]],
+    "placement": lambda objs: [
+        o["spec"]["template"]["spec"].setdefault("nodeSelector", {}).update({"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"})
+        for o in objs
+        if o["kind"] == "Job" and "-download-" in o["metadata"]["name"]
+    ],
     # merge-dpo no longer waits for the DPO adapter it merges.
-    "pipeline_order": lambda objs: [c["command"].remove(a) for o, spec, _ in inv.pod_templates(objs)
-                                    for c in spec.get("initContainers", []) for a in list(c["command"])
-                                    if a.startswith("dpo=") and "merge-dpo" in o["metadata"]["name"]],
+    "pipeline_order": lambda objs: [
+        c["command"].remove(a)
+        for o, spec, _ in inv.pod_templates(objs)
+        for c in spec.get("initContainers", [])
+        for a in list(c["command"])
+        if a.startswith("dpo=") and "merge-dpo" in o["metadata"]["name"]
+    ],
 }
 
 
@@ -209,8 +253,20 @@ def test_invariant_catches_its_fault(invariant):
     assert found.get(invariant), f"{invariant} missed its fault"
 
 
-@pytest.mark.parametrize("key,ok", [("HF_TOKEN", True), ("token.txt", True), (".dockercfg", True), ("*a", False),
-                                    (".", False), ("..", False), ("..a", False), ("", False), ("a" * 254, False)])
+@pytest.mark.parametrize(
+    "key,ok",
+    [
+        ("HF_TOKEN", True),
+        ("token.txt", True),
+        (".dockercfg", True),
+        ("*a", False),
+        (".", False),
+        ("..", False),
+        ("..a", False),
+        ("", False),
+        ("a" * 254, False),
+    ],
+)
 def test_api_server_rule_for_secret_keys(key, ok):
     """apimachinery's IsConfigMapKey, for the key of every secretKeyRef (found
     by the cluster fuzz test: serving.apiKey.key='*a' passed every offline tier)."""

@@ -3,6 +3,7 @@ merge containers: its choices against temporary output directories with complete
 and finished checkpoints laid out as transformers 5.6 + DeepSpeed 0.19.8 write them (the
 drills of tests/gpu/worst-case-results.json ran the same code on a GPU), and its wiring
 into the rendered objects. Its merge steps are in tests/test_launch_merge.py."""
+
 import importlib.util
 import json
 import sys
@@ -52,14 +53,17 @@ def test_resumes_from_the_newest_complete_checkpoint(tmp_path):
     assert d["action"] == "resume" and d["resume"] == str(tmp_path / "checkpoint-9") and d["incomplete"] == []
 
 
-@pytest.mark.parametrize("missing,why", [
-    ({"state": False}, "no trainer_state.json"),
-    ({"latest": False, "state": False}, "no trainer_state.json"),
-    ({"latest": False}, "no DeepSpeed 'latest' tag"),
-    ({"tag_dir": False}, "has no directory"),
-    ({"weights": False}, "no model or adapter weights"),
-    ({"state_step": 3}, "names step 3"),
-])
+@pytest.mark.parametrize(
+    "missing,why",
+    [
+        ({"state": False}, "no trainer_state.json"),
+        ({"latest": False, "state": False}, "no trainer_state.json"),
+        ({"latest": False}, "no DeepSpeed 'latest' tag"),
+        ({"tag_dir": False}, "has no directory"),
+        ({"weights": False}, "no model or adapter weights"),
+        ({"state_step": 3}, "names step 3"),
+    ],
+)
 def test_a_partial_newest_checkpoint_is_set_aside_and_the_complete_one_resumed(tmp_path, missing, why):
     checkpoint(tmp_path, 3)
     checkpoint(tmp_path, 6, **missing)
@@ -69,8 +73,7 @@ def test_a_partial_newest_checkpoint_is_set_aside_and_the_complete_one_resumed(t
     launch.set_aside(d["incomplete"], rank=0)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-3", "incomplete-checkpoint-6"]
     # After setting aside, the Trainer's own choice (the highest checkpoint-N) is the complete one.
-    from_trainer = max((p for p in tmp_path.iterdir() if launch.CHECKPOINT.match(p.name)),
-                       key=lambda p: int(p.name.split("-")[1]))
+    from_trainer = max((p for p in tmp_path.iterdir() if launch.CHECKPOINT.match(p.name)), key=lambda p: int(p.name.split("-")[1]))
     assert from_trainer.name == "checkpoint-3"
 
 
@@ -150,9 +153,20 @@ def test_resume_hands_llamafactory_a_yaml_with_the_checkpoint(tmp_path, monkeypa
 
 # ------------------------------------------------------------------ run settings
 
+
 def run_cfg(out, **kw):
-    return cfg(out, **{"stage": "sft", "learning_rate": 1e-4, "dataset": "alpaca_en_demo",
-                       "per_device_train_batch_size": 2, "gradient_accumulation_steps": 4, "logging_steps": 5, **kw})
+    return cfg(
+        out,
+        **{
+            "stage": "sft",
+            "learning_rate": 1e-4,
+            "dataset": "alpaca_en_demo",
+            "per_device_train_batch_size": 2,
+            "gradient_accumulation_steps": 4,
+            "logging_steps": 5,
+            **kw,
+        },
+    )
 
 
 def test_a_fresh_run_records_its_settings_and_a_resume_of_the_same_settings_goes_on(tmp_path, monkeypatch):
@@ -206,6 +220,7 @@ def test_only_rank_0_records_the_settings(tmp_path):
 
 # ------------------------------------------------------ partial checkpointing
 
+
 def test_the_launchers_key_is_taken_out_of_the_config_and_checked():
     lf, opts = launch.launcher_options({"stage": "sft", "checkpointed_layers": 4})
     assert lf == {"stage": "sft"} and opts == {"checkpointed_layers": 4}
@@ -240,8 +255,7 @@ def test_llamafactory_gets_the_config_without_the_launchers_key(tmp_path, monkey
 
 def test_the_key_with_checkpointing_off_is_ignored_and_said(tmp_path, monkeypatch, capsys):
     config = tmp_path / "train.yaml"
-    config.write_text(yaml.safe_dump(run_cfg(tmp_path / "sft", checkpointed_layers=4,
-                                             disable_gradient_checkpointing=True)))
+    config.write_text(yaml.safe_dump(run_cfg(tmp_path / "sft", checkpointed_layers=4, disable_gradient_checkpointing=True)))
     monkeypatch.setattr(launch, "partial_checkpointing", lambda k, rank: pytest.fail("patched"))
     monkeypatch.setattr(launch.runpy, "run_module", lambda *a, **k: None)
     assert launch.main(["train", str(config)]) == 0
@@ -277,15 +291,20 @@ def fake_llamafactory():
 
     def get_custom_gradient_checkpointing_func(gradient_checkpointing_func):
         return functools.wraps(gradient_checkpointing_func)(
-            lambda func, *args, **kwargs: gradient_checkpointing_func(func, *args, **kwargs))
+            lambda func, *args, **kwargs: gradient_checkpointing_func(func, *args, **kwargs)
+        )
 
-    return SimpleNamespace(get_custom_gradient_checkpointing_func=get_custom_gradient_checkpointing_func), \
-        checkpoint, checkpointed
+    return SimpleNamespace(get_custom_gradient_checkpointing_func=get_custom_gradient_checkpointing_func), checkpoint, checkpointed
 
 
-@pytest.mark.parametrize("k,n,said", [(2, 6, "decoder layers 0-1 of 6 checkpointed, 2-5 without"),
-                                      (1, 3, "decoder layers 0 of 3 checkpointed, 1-2 without"),
-                                      (8, 4, "decoder layers 0-3 of 4 checkpointed, none without")])
+@pytest.mark.parametrize(
+    "k,n,said",
+    [
+        (2, 6, "decoder layers 0-1 of 6 checkpointed, 2-5 without"),
+        (1, 3, "decoder layers 0 of 3 checkpointed, 1-2 without"),
+        (8, 4, "decoder layers 0-3 of 4 checkpointed, none without"),
+    ],
+)
 def test_only_the_first_k_layers_reach_the_checkpoint_function(k, n, said, capsys):
     import functools
 
@@ -302,8 +321,9 @@ def test_only_the_first_k_layers_reach_the_checkpoint_function(k, n, said, capsy
     assert checkpointed == [i for i in range(min(k, n))] * 2
     assert all(len(layer.calls) == 2 for layer in layers)
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("llama-factory-launch:")]
-    assert lines == [f"llama-factory-launch: rank 3: partial gradient checkpointing (checkpointed_layers: {k}): "
-                     f"{said} (their activations kept)"]
+    assert lines == [
+        f"llama-factory-launch: rank 3: partial gradient checkpointing (checkpointed_layers: {k}): {said} (their activations kept)"
+    ]
 
 
 def test_a_layer_that_does_not_say_its_index_is_checkpointed(capsys):
@@ -318,8 +338,7 @@ def test_a_layer_that_does_not_say_its_index_is_checkpointed(capsys):
         for layer in (a, b):
             fn(functools.partial(layer.__call__), 0)
     assert checkpointed == [0, None, 0, None]
-    assert "decoder layers 0 of 2 checkpointed (and layers of no index, checkpointed), none without" in \
-        capsys.readouterr().out
+    assert "decoder layers 0 of 2 checkpointed (and layers of no index, checkpointed), none without" in capsys.readouterr().out
 
 
 def test_another_llamafactory_without_the_function_fails_at_start():
@@ -330,6 +349,7 @@ def test_another_llamafactory_without_the_function_fails_at_start():
 
 
 # ---------------------------------------------------------------- wiring
+
 
 @pytest.mark.parametrize("preset", PRESETS)
 def test_the_deepspeedjob_runs_the_launcher_step_from_its_configmap(preset):

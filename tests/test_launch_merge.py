@@ -3,6 +3,7 @@ temporary directory and renames it on success, leaves the served model alone whe
 removes a leftover partial merge, and skips a merge of the same adapter (a stand-in for
 `llamafactory-cli export`; the launcher's own logic is under test). Its training choices are
 in tests/test_launch.py."""
+
 import importlib.util
 import json
 import sys
@@ -27,9 +28,11 @@ def merge_cfg(tmp_path):
 
 # A stand-in for `llamafactory-cli export` that writes the export_dir of the config it is given
 # (shard by shard) and exits with the code asked for: the launcher's own logic is under test.
-FAKE_EXPORT = ("import sys, yaml, pathlib; d = pathlib.Path(yaml.safe_load(open(sys.argv[1]))['export_dir']); "
-               "d.mkdir(parents=True); (d / 'config.json').write_text('{}'); (d / 'model-1.safetensors').write_text('x'); "
-               "sys.exit(int(EXIT))")
+FAKE_EXPORT = (
+    "import sys, yaml, pathlib; d = pathlib.Path(yaml.safe_load(open(sys.argv[1]))['export_dir']); "
+    "d.mkdir(parents=True); (d / 'config.json').write_text('{}'); (d / 'model-1.safetensors').write_text('x'); "
+    "sys.exit(int(EXIT))"
+)
 
 
 def exporter(code):
@@ -69,8 +72,7 @@ def test_a_merge_of_the_same_adapter_is_skipped_and_a_new_adapter_merged_again(t
     (adapter / "adapter_model.safetensors").write_bytes(b"adapter v2, a different size")
     assert launch.decide_export(yaml.safe_load(config.read_text()))["action"] == "merge"
     assert launch.export(str(config), cli=exporter(0)) == 0
-    assert json.loads((final / ".merged-from").read_text())["files"]["adapter_model.safetensors"][0] == len(
-        b"adapter v2, a different size")
+    assert json.loads((final / ".merged-from").read_text())["files"]["adapter_model.safetensors"][0] == len(b"adapter v2, a different size")
 
 
 def test_an_export_dir_the_chart_did_not_finish_is_merged_again(tmp_path):
@@ -78,4 +80,3 @@ def test_an_export_dir_the_chart_did_not_finish_is_merged_again(tmp_path):
     final.mkdir(parents=True)
     (final / "model-1.safetensors").write_text("from an older, non-atomic merge")
     assert launch.decide_export(yaml.safe_load(config.read_text()))["action"] == "merge"
-

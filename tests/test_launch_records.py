@@ -4,6 +4,7 @@ next to their outputs (files/launch.py `wait`, `Record`, `run`). These unit test
 launcher against temporary directories: producer succeeded, failed for good, failed with a
 retry to come, still running, partial output, another fingerprint, deleted output, timeout.
 The rendered waits are in tests/test_pipeline_order.py."""
+
 import importlib.util
 import os
 import subprocess
@@ -32,6 +33,7 @@ def producer_env(monkeypatch):
             monkeypatch.delenv("LLAMA_FACTORY_RETRIED_EXIT_CODES", raising=False)
         else:
             monkeypatch.setenv("LLAMA_FACTORY_RETRIED_EXIT_CODES", retried)
+
     set_env()
     return set_env
 
@@ -47,6 +49,7 @@ def produced(out, files=("adapter_model.safetensors",)):
 
 
 # ---------------------------------------------------------------- records and wait
+
 
 def test_an_input_whose_producer_succeeded_is_ready(tmp_path, producer_env, capsys):
     out = tmp_path / "saves" / "sft"
@@ -136,6 +139,7 @@ def test_the_wait_ends_when_the_producer_finishes_meanwhile(tmp_path, producer_e
         time.sleep(0.3)
         produced(out)
         rec.succeed("trained")
+
     t = threading.Thread(target=finish)
     t.start()
     assert wait(out, timeout=30) == 0
@@ -157,13 +161,15 @@ def test_the_wait_runs_without_pyyaml(tmp_path, producer_env):
     out = tmp_path / "m"
     launch.Record(out).succeed("merged")
     produced(out)
-    code = ("import sys, builtins; real = builtins.__import__\n"
-            "def imp(name, *a, **k):\n"
-            "    if name == 'yaml': raise ImportError('no yaml here')\n"
-            "    return real(name, *a, **k)\n"
-            "builtins.__import__ = imp\n"
-            f"sys.argv = ['launch.py', 'wait', '--timeout=5', '--interval=0.1', 'merge-dpo={out}@{FP}']\n"
-            f"import runpy; runpy.run_path({str(ROOT / 'files' / 'launch.py')!r}, run_name='__main__')")
+    code = (
+        "import sys, builtins; real = builtins.__import__\n"
+        "def imp(name, *a, **k):\n"
+        "    if name == 'yaml': raise ImportError('no yaml here')\n"
+        "    return real(name, *a, **k)\n"
+        "builtins.__import__ = imp\n"
+        f"sys.argv = ['launch.py', 'wait', '--timeout=5', '--interval=0.1', 'merge-dpo={out}@{FP}']\n"
+        f"import runpy; runpy.run_path({str(ROOT / 'files' / 'launch.py')!r}, run_name='__main__')"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -176,7 +182,7 @@ def test_a_malformed_wait_argument_is_refused(bad, capsys):
 
 # ---------------------------------------------------------------- producers keep records
 
-FAKE_LAUNCHER = '''
+FAKE_LAUNCHER = """
 import sys, json, pathlib, yaml
 cfg = yaml.safe_load(open(sys.argv[1]))
 out = pathlib.Path(cfg["output_dir"])
@@ -186,7 +192,7 @@ out.mkdir(parents=True, exist_ok=True)
 (out / "adapter_model.safetensors").write_text("w")
 (out / "trainer_state.json").write_text(json.dumps({"global_step": 3}))
 (out / "train_results.json").write_text("{}")
-'''
+"""
 
 
 @pytest.fixture
@@ -200,8 +206,13 @@ def fake_launcher(tmp_path, monkeypatch):
 
 
 def train_config(tmp_path, **kw):
-    cfg = {"output_dir": str(tmp_path / "saves" / "sft"), "model_name_or_path": str(tmp_path / "models" / "m"),
-           "learning_rate": 1e-4, "stage": "sft", **kw}
+    cfg = {
+        "output_dir": str(tmp_path / "saves" / "sft"),
+        "model_name_or_path": str(tmp_path / "models" / "m"),
+        "learning_rate": 1e-4,
+        "stage": "sft",
+        **kw,
+    }
     path = tmp_path / f"train-{len(kw)}.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path, cfg
@@ -244,10 +255,13 @@ def test_only_rank_0_keeps_the_record(tmp_path, producer_env, fake_launcher, mon
 def command(tmp_path, code=0, out=None):
     """A stage command that writes a result file into `out` and exits with `code`, counting its runs."""
     counter = tmp_path / "runs"
-    return [sys.executable, "-c",
-            f"import pathlib; c = pathlib.Path({str(counter)!r}); c.write_text(str(int(c.read_text() or 0) + 1) if c.exists() else '1');"
-            f"o = pathlib.Path({str(out)!r}); o.mkdir(parents=True, exist_ok=True); (o / 'results.json').write_text('{{}}');"
-            f"raise SystemExit({code})"], counter
+    return [
+        sys.executable,
+        "-c",
+        f"import pathlib; c = pathlib.Path({str(counter)!r}); c.write_text(str(int(c.read_text() or 0) + 1) if c.exists() else '1');"
+        f"o = pathlib.Path({str(out)!r}); o.mkdir(parents=True, exist_ok=True); (o / 'results.json').write_text('{{}}');"
+        f"raise SystemExit({code})",
+    ], counter
 
 
 def test_run_skips_an_eval_done_with_the_same_settings_on_the_same_model(tmp_path, producer_env, capsys):
@@ -279,11 +293,17 @@ def test_export_records_its_outcome(tmp_path, producer_env):
     adapter, final = tmp_path / "saves" / "sft", tmp_path / "models" / "m-sft"
     produced(adapter)
     config = tmp_path / "merge.yaml"
-    config.write_text(yaml.safe_dump({"model_name_or_path": str(tmp_path / "models" / "m"),
-                                      "adapter_name_or_path": str(adapter), "export_dir": str(final)}))
-    fake = (sys.executable, "-c", "import sys, yaml, pathlib; d = pathlib.Path(yaml.safe_load(open(sys.argv[1]))['export_dir']);"
-            "d.mkdir(parents=True); (d / 'model.safetensors').write_text('x')")
+    config.write_text(
+        yaml.safe_dump(
+            {"model_name_or_path": str(tmp_path / "models" / "m"), "adapter_name_or_path": str(adapter), "export_dir": str(final)}
+        )
+    )
+    fake = (
+        sys.executable,
+        "-c",
+        "import sys, yaml, pathlib; d = pathlib.Path(yaml.safe_load(open(sys.argv[1]))['export_dir']);"
+        "d.mkdir(parents=True); (d / 'model.safetensors').write_text('x')",
+    )
     assert launch.export(str(config), cli=fake) == 0
     assert launch.read_record(final)["state"] == "succeeded"
     assert wait(final, stage="merge-sft") == 0
-

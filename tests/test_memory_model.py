@@ -5,6 +5,7 @@ predict less than the GPU used, nor more than its stated error above it; a
 config that ran out of memory under the cap must be one the model says does
 not fit; the presets' DPO keeps 16 pairs per optimizer step; the chosen DPO
 config is the one whose worst case ran under 90 % of the card."""
+
 import json
 import re
 import sys
@@ -71,22 +72,25 @@ def test_the_results_hold_worst_case_runs_of_every_8b_training_preset():
         assert abs(call["cap"]["holder"]["free_after_gib"] - cap) < 0.05
 
 
-@pytest.mark.parametrize("cap,run", [(c, r) for c, r in MEASURED if r.get("peak_allocated_gib")],
-                         ids=lambda x: x["run"] if isinstance(x, dict) else str(x))
+@pytest.mark.parametrize(
+    "cap,run", [(c, r) for c, r in MEASURED if r.get("peak_allocated_gib")], ids=lambda x: x["run"] if isinstance(x, dict) else str(x)
+)
 def test_model_is_within_its_error_of_the_measured_allocator_peak(cap, run):
     preset, (stage, *sets) = gpu_sets(run["run"])
     est = estimate(preset, stage, *sets)
     measured = run["peak_allocated_gib"]
     err = (est["allocator"] - measured) / measured
     assert ERROR_BAND[0] <= err <= ERROR_BAND[1], (
-        f"{run['run']}: model {est['allocator']:.2f} GiB vs measured {measured:.2f} GiB ({err:+.1%}); {est['text']}")
+        f"{run['run']}: model {est['allocator']:.2f} GiB vs measured {measured:.2f} GiB ({err:+.1%}); {est['text']}"
+    )
     # The runtime term covers what the process held beyond the allocator's reservation.
     process = max(map(float, run["nvidia_smi_peak_gib"].values()))
     assert process - run["peak_reserved_gib"] <= est["runtime"]
 
 
-@pytest.mark.parametrize("cap,run", [(c, r) for c, r in MEASURED if r.get("oom")],
-                         ids=lambda x: x["run"] if isinstance(x, dict) else str(x))
+@pytest.mark.parametrize(
+    "cap,run", [(c, r) for c, r in MEASURED if r.get("oom")], ids=lambda x: x["run"] if isinstance(x, dict) else str(x)
+)
 def test_a_config_that_ran_out_of_memory_is_one_the_model_says_does_not_fit(cap, run):
     preset, (stage, *sets) = gpu_sets(run["run"])
     assert estimate(preset, stage, *sets)["peak"] > cap
@@ -97,8 +101,7 @@ def test_a_config_that_ran_out_of_memory_is_one_the_model_says_does_not_fit(cap,
 def test_the_chart_refuses_the_dpo_configs_without_headroom_on_a_40_gb_card(run, major):
     """2 pairs x 4096 ran out of memory; 1 pair x 4096 ran at 39.24 of 39.5 GiB: no headroom."""
     preset, (stage, *sets) = gpu_sets(run)
-    err = helm.render_error(helm.Release(values=(f"values/{preset}",), major=major,
-                                         sets=(f"stages={{{stage}}}",) + tuple(sets)))
+    err = helm.render_error(helm.Release(values=(f"values/{preset}",), major=major, sets=(f"stages={{{stage}}}",) + tuple(sets)))
     assert "dpo.perDeviceTrainBatchSize: the worst micro batch" in err
     assert "common.gpu.memoryGiB" in err and "dpo.cutoffLen" in err and "Fix:" in err
 
@@ -153,12 +156,15 @@ def test_every_preset_fits_its_card_with_headroom(preset, stage):
     assert float(re.match(NUM, text).group(1)) <= 0.9 * card
 
 
-@pytest.mark.parametrize("sets,field", [
-    (("stages={sft}", "training.gradientCheckpointing=false", "sft.perDeviceTrainBatchSize=4"), "sft.perDeviceTrainBatchSize"),
-    (("stages={sft}", "training.enableLigerKernel=false", "sft.perDeviceTrainBatchSize=4"), "turn on training.enableLigerKernel"),
-    (("stages={dpo}", "dpo.extraArgs.cutoff_len=8192"), "dpo.perDeviceTrainBatchSize"),
-    (("stages={dpo}", "training.extraArgs.per_device_train_batch_size=2"), "dpo.perDeviceTrainBatchSize"),
-])
+@pytest.mark.parametrize(
+    "sets,field",
+    [
+        (("stages={sft}", "training.gradientCheckpointing=false", "sft.perDeviceTrainBatchSize=4"), "sft.perDeviceTrainBatchSize"),
+        (("stages={sft}", "training.enableLigerKernel=false", "sft.perDeviceTrainBatchSize=4"), "turn on training.enableLigerKernel"),
+        (("stages={dpo}", "dpo.extraArgs.cutoff_len=8192"), "dpo.perDeviceTrainBatchSize"),
+        (("stages={dpo}", "training.extraArgs.per_device_train_batch_size=2"), "dpo.perDeviceTrainBatchSize"),
+    ],
+)
 def test_the_rule_reads_the_rendered_config_including_escape_hatches(sets, field):
     err = helm.render_error(helm.Release(values=("values/8b.yaml",), sets=sets))
     assert field in err and "Fix:" in err
@@ -168,13 +174,13 @@ def test_more_memory_never_makes_a_config_fit_less():
     pin = ("training.gradientCheckpointing=true", "dpo.perDeviceTrainBatchSize=1")
     small = estimate("8b.yaml", "dpo", *pin)
     big = estimate("8b.yaml", "dpo", *pin, "dpo.cutoffLen=4096")
-    bigger = estimate("8b.yaml", "dpo", "training.gradientCheckpointing=true", "dpo.cutoffLen=4096",
-                      "dpo.perDeviceTrainBatchSize=2")
+    bigger = estimate("8b.yaml", "dpo", "training.gradientCheckpointing=true", "dpo.cutoffLen=4096", "dpo.perDeviceTrainBatchSize=2")
     assert small["peak"] < big["peak"] < bigger["peak"]
     assert estimate("8b.yaml", "sft", "training.gradientCheckpointing=false")["peak"] > estimate("8b.yaml", "sft")["peak"]
 
 
 # ------------------------------------------------- defaults that follow the card (issue 17)
+
 
 def train_cfg(preset, stage, *sets):
     """(checkpointing: False off, True every layer, K the first K decoder layers; micro batch;
@@ -187,14 +193,19 @@ def train_cfg(preset, stage, *sets):
     return (ckpt, c["per_device_train_batch_size"], c["gradient_accumulation_steps"])
 
 
-@pytest.mark.parametrize("stage,card,want", [
-    # 40 GB: the configs whose worst case ran on the GPU (tests/gpu/card-defaults-results.json:
-    # SFT with the first 4 of 32 layers checkpointed, DPO with all); nothing faster fits.
-    ("sft", 40, (4, 1, 1)), ("dpo", 40, (True, 1, 16)),
-    # 80 GB: checkpointing off (the larger speed-up the issue measured: +26-33 % against +11-17 %
-    # for a second row), the same rows/pairs per optimizer step.
-    ("sft", 80, (False, 1, 1)), ("dpo", 80, (False, 1, 16)),
-])
+@pytest.mark.parametrize(
+    "stage,card,want",
+    [
+        # 40 GB: the configs whose worst case ran on the GPU (tests/gpu/card-defaults-results.json:
+        # SFT with the first 4 of 32 layers checkpointed, DPO with all); nothing faster fits.
+        ("sft", 40, (4, 1, 1)),
+        ("dpo", 40, (True, 1, 16)),
+        # 80 GB: checkpointing off (the larger speed-up the issue measured: +26-33 % against +11-17 %
+        # for a second row), the same rows/pairs per optimizer step.
+        ("sft", 80, (False, 1, 1)),
+        ("dpo", 80, (False, 1, 16)),
+    ],
+)
 def test_the_chart_picks_checkpointing_and_micro_batch_by_card(stage, card, want):
     assert train_cfg("8b.yaml", stage, f"common.gpu.memoryGiB={card}") == want
 
@@ -210,10 +221,14 @@ def test_a_chosen_config_keeps_the_batch_and_is_one_the_rule_admits(stage, batch
     assert peak <= 0.9 * card
     # Nothing faster fits: checkpointing 4 layers fewer (off for 4 or fewer) at one row or pair.
     if ckpt is not False:
-        fewer = ("training.gradientCheckpointing=false",) if ckpt is not True and ckpt <= 4 else \
-            (f"training.gradientCheckpointingLayers={(ckpt if ckpt is not True else 32) - 4}",)
-        assert helm.render_error(helm.Release(values=("values/8b.yaml",), sets=(f"stages={{{stage}}}",) + sets + fewer + (
-            f"{stage}.perDeviceTrainBatchSize=1",))).count("worst micro batch")
+        fewer = (
+            ("training.gradientCheckpointing=false",)
+            if ckpt is not True and ckpt <= 4
+            else (f"training.gradientCheckpointingLayers={(ckpt if ckpt is not True else 32) - 4}",)
+        )
+        assert helm.render_error(
+            helm.Release(values=("values/8b.yaml",), sets=(f"stages={{{stage}}}",) + sets + fewer + (f"{stage}.perDeviceTrainBatchSize=1",))
+        ).count("worst micro batch")
 
 
 @pytest.mark.parametrize("card,want", [(36, 8), (40, 4), (44, 0), (80, 0)])
@@ -226,6 +241,7 @@ def test_sft_checkpoints_the_fewest_layers_that_fit(card, want):
 def test_the_activation_term_follows_the_checkpointed_layers():
     """Each uncheckpointed layer of a 4,096-token row adds tokens x hidden x 36 bytes (0.5625 GiB):
     measured 0.53 (docs/gpu-card-defaults.md); all layers hold 2 each and one recomputed layer."""
+
     def acts(*sets):
         text = estimate("8b.yaml", "sft", "common.gpu.memoryGiB=4096", *sets)["text"]
         return float(re.search(rf"activations {NUM}", text).group(1))
@@ -242,9 +258,15 @@ def test_the_activation_term_follows_the_checkpointed_layers():
     assert abs(ks[31] - all_) <= 4096 * 4096 * 2 / 2**30 + 0.01
 
 
-@pytest.mark.parametrize("preset,sets,k", [("70b-4xdp.yaml", (), 60), ("70b-4xdp-qlora.yaml", (), 76),
-                                           ("8b.yaml", ("training.deepspeed.zeroStage=3",), 28),
-                                           ("8b.yaml", ("training.method=qlora",), 28)])
+@pytest.mark.parametrize(
+    "preset,sets,k",
+    [
+        ("70b-4xdp.yaml", (), 60),
+        ("70b-4xdp-qlora.yaml", (), 76),
+        ("8b.yaml", ("training.deepspeed.zeroStage=3",), 28),
+        ("8b.yaml", ("training.method=qlora",), 28),
+    ],
+)
 def test_partial_checkpointing_is_chosen_only_where_it_was_measured(preset, sets, k):
     """ZeRO-3 (layers gathered as they run) and QLoRA (dequantized layers) keep off or all layers,
     though some partial configs fit there; an explicit number of layers still renders there."""
@@ -258,29 +280,36 @@ def test_sft_with_more_rows_per_step_on_an_80_gb_card():
     # 40 GB: checkpointing the first 4 layers at one row per micro batch comes before all layers
     # at four (the chooser tries fewer checkpointed layers first).
     assert train_cfg("8b.yaml", "sft", "common.gpu.memoryGiB=40", "sft.batchPerGpu=4") == (4, 1, 4)
-    assert train_cfg("8b.yaml", "sft", "common.gpu.memoryGiB=40", "sft.batchPerGpu=4",
-                     "training.gradientCheckpointing=true") == (True, 4, 1)
+    assert train_cfg("8b.yaml", "sft", "common.gpu.memoryGiB=40", "sft.batchPerGpu=4", "training.gradientCheckpointing=true") == (
+        True,
+        4,
+        1,
+    )
 
 
-@pytest.mark.parametrize("sets,want", [
-    # Checkpointing on: the memory it frees goes to 2 pairs per micro batch.
-    (("training.gradientCheckpointing=true",), (True, 2, 8)),
-    (("training.extraArgs.disable_gradient_checkpointing=false",), (True, 2, 8)),
-    # A micro batch of 2 pairs does not fit without checkpointing: the fewest checkpointed layers
-    # that let it (the first 20 of 32), and 16 / 2 steps.
-    (("dpo.perDeviceTrainBatchSize=2",), (20, 2, 8)),
-    (("dpo.gradientAccumulationSteps=8",), (20, 2, 8)),
-    (("dpo.perDeviceTrainBatchSize=2", "dpo.gradientAccumulationSteps=3"), (20, 2, 3)),
-    (("training.gradientCheckpointing=false", "dpo.perDeviceTrainBatchSize=1"), (False, 1, 16)),
-    # The first 8 layers checkpointed (off would be chosen): 1 pair per micro batch fits, 2 do not.
-    (("training.gradientCheckpointingLayers=8",), (8, 1, 16)),
-    (("training.gradientCheckpointingLayers=8", "training.gradientCheckpointing=true"), (8, 1, 16)),
-])
+@pytest.mark.parametrize(
+    "sets,want",
+    [
+        # Checkpointing on: the memory it frees goes to 2 pairs per micro batch.
+        (("training.gradientCheckpointing=true",), (True, 2, 8)),
+        (("training.extraArgs.disable_gradient_checkpointing=false",), (True, 2, 8)),
+        # A micro batch of 2 pairs does not fit without checkpointing: the fewest checkpointed layers
+        # that let it (the first 20 of 32), and 16 / 2 steps.
+        (("dpo.perDeviceTrainBatchSize=2",), (20, 2, 8)),
+        (("dpo.gradientAccumulationSteps=8",), (20, 2, 8)),
+        (("dpo.perDeviceTrainBatchSize=2", "dpo.gradientAccumulationSteps=3"), (20, 2, 3)),
+        (("training.gradientCheckpointing=false", "dpo.perDeviceTrainBatchSize=1"), (False, 1, 16)),
+        # The first 8 layers checkpointed (off would be chosen): 1 pair per micro batch fits, 2 do not.
+        (("training.gradientCheckpointingLayers=8",), (8, 1, 16)),
+        (("training.gradientCheckpointingLayers=8", "training.gradientCheckpointing=true"), (8, 1, 16)),
+    ],
+)
 def test_explicit_values_win_over_the_card(sets, want):
     assert train_cfg("8b.yaml", "dpo", "common.gpu.memoryGiB=80", *sets) == want
 
 
 def test_a_batch_that_does_not_split_is_refused():
-    err = helm.render_error(helm.Release(values=("values/8b.yaml",), sets=(
-        "stages={dpo}", "dpo.batchPerGpu=16", "dpo.perDeviceTrainBatchSize=3")))
+    err = helm.render_error(
+        helm.Release(values=("values/8b.yaml",), sets=("stages={dpo}", "dpo.batchPerGpu=16", "dpo.perDeviceTrainBatchSize=3"))
+    )
     assert "dpo.batchPerGpu: 16 is not a multiple" in err and "Fix:" in err

@@ -1,6 +1,7 @@
 """Model facts (files/models.yaml): a known model's model.* values are checked against its
 config.json facts, the PVC must hold the pipeline's models, the NOTES call only gated
 repositories gated, and the merge-memory contract in values.yaml is the rule's."""
+
 import math
 import re
 
@@ -43,10 +44,13 @@ def test_every_values_file_agrees_with_the_table(preset):
 @pytest.mark.parametrize("major", helm.MAJORS)
 def test_a_known_repository_with_another_models_facts_fails_naming_the_fields(major):
     """The issue's case: the 8B preset with the 70B repository once rendered ZeRO-0 on one 40 GB GPU."""
-    err = helm.render_error(rel("8b.yaml", None, "model.name=Meta-Llama-3.1-70B",
-                                "model.huggingfaceRepo=meta-llama/Llama-3.1-70B", major=major))
-    assert ("model.parametersBillion: meta-llama/Llama-3.1-70B (model.huggingfaceRepo) has model.parametersBillion 70.55 "
-            "(not 8), model.numLayers 80 (not 32), model.hiddenSize 8192 (not 4096)") in err
+    err = helm.render_error(
+        rel("8b.yaml", None, "model.name=Meta-Llama-3.1-70B", "model.huggingfaceRepo=meta-llama/Llama-3.1-70B", major=major)
+    )
+    assert (
+        "model.parametersBillion: meta-llama/Llama-3.1-70B (model.huggingfaceRepo) has model.parametersBillion 70.55 "
+        "(not 8), model.numLayers 80 (not 32), model.hiddenSize 8192 (not 4096)"
+    ) in err
     assert "Fix: --set model.parametersBillion=70.55,model.numLayers=80,model.hiddenSize=8192" in err
     assert "-f values/70b-4xdp.yaml" in err
 
@@ -54,14 +58,13 @@ def test_a_known_repository_with_another_models_facts_fails_naming_the_fields(ma
 def test_the_repository_of_the_source_is_the_one_looked_up():
     # With ModelScope the downloaded repository is model.modelscopeRepo; the Hugging Face one is not read.
     assert render("8b.yaml", None, "model.source=modelscope", "model.huggingfaceRepo=meta-llama/Llama-3.1-70B")
-    err = helm.render_error(rel("8b.yaml", None, "model.source=modelscope",
-                                "model.modelscopeRepo=llm-research/meta-llama-3.1-70b"))
+    err = helm.render_error(rel("8b.yaml", None, "model.source=modelscope", "model.modelscopeRepo=llm-research/meta-llama-3.1-70b"))
     assert "(model.modelscopeRepo) has model.parametersBillion 70.55 (not 8)" in err
 
 
 def test_parameters_within_five_percent_pass_and_beyond_fail(tmp_path):
     ok, bad = tmp_path / "ok.yaml", tmp_path / "bad.yaml"
-    ok.write_text("model: {parametersBillion: 8.4}\n")   # 8.03 * 1.046
+    ok.write_text("model: {parametersBillion: 8.4}\n")  # 8.03 * 1.046
     bad.write_text("model: {parametersBillion: 8.5}\n")  # 8.03 * 1.059
     assert helm.render(helm.Release(values=("values/8b.yaml", str(ok))))
     err = helm.render_error(helm.Release(values=("values/8b.yaml", str(bad))))
@@ -105,12 +108,10 @@ def test_gated_text_only_for_gated_repositories():
     gated = notes("-f", "values/8b.yaml", "--set", "stages={workspace}")
     assert "meta-llama/Llama-3.1-8B is gated" in gated
     assert "gated" not in notes("-f", "values/ci-workspace.yaml")
-    assert "gated" not in notes("-f", "values/8b.yaml", "--set", "stages={workspace}",
-                                "--set", "model.huggingfaceRepo=team/own-model")
+    assert "gated" not in notes("-f", "values/8b.yaml", "--set", "stages={workspace}", "--set", "model.huggingfaceRepo=team/own-model")
     # ModelScope serves its copies without a Hugging Face token.
     assert "gated" not in notes("-f", "values/8b.yaml", "--set", "stages={workspace}", "--set", "model.source=modelscope")
-    assert "gated" not in notes("-f", "values/8b.yaml", "--set", "stages={workspace}",
-                                "--set", "common.huggingface.existingSecret=hf")
+    assert "gated" not in notes("-f", "values/8b.yaml", "--set", "stages={workspace}", "--set", "common.huggingface.existingSecret=hf")
 
 
 def test_merge_memory_contract_in_values_is_the_rules():
@@ -118,8 +119,10 @@ def test_merge_memory_contract_in_values_is_the_rules():
     text = (ROOT / "values.yaml").read_text()
     factor = float(re.search(r"with `exportDevice: cpu` at least ([0-9.]+) × the bf16", text).group(1))
     need = factor * 8 * 2  # GiB of the 8B preset's bf16 model, as the rule counts it
-    assert render("8b.yaml", "merge-sft", f"merge.resources.limits.memory={math.ceil(need)}Gi",
-                  f"merge.resources.requests.memory={math.ceil(need)}Gi")
-    err = helm.render_error(rel("8b.yaml", "merge-sft", f"merge.resources.limits.memory={math.ceil(need) - 1}Gi",
-                                "merge.resources.requests.memory=8Gi"))
+    assert render(
+        "8b.yaml", "merge-sft", f"merge.resources.limits.memory={math.ceil(need)}Gi", f"merge.resources.requests.memory={math.ceil(need)}Gi"
+    )
+    err = helm.render_error(
+        rel("8b.yaml", "merge-sft", f"merge.resources.limits.memory={math.ceil(need) - 1}Gi", "merge.resources.requests.memory=8Gi")
+    )
     assert "merge.resources.limits.memory:" in err

@@ -2,6 +2,7 @@
 `install --dry-run=client` prints the NOTES without a cluster), each Next command is taken
 from them, its placeholders filled with the release's own values, and rendered under both Helm
 majors: it must pass the schema and the rules and render the stage it names."""
+
 import functools
 import re
 import shlex
@@ -19,8 +20,11 @@ CASES = {f"{p}/{s}": ((f"values/{p}",), (f"stages={{{s}}}",)) for p in PRESETS f
 CASES.update({f"full/{s}": (("values/8b.yaml",), (f"stages={{{s}}}", *FULL)) for s in ("sft", "dpo", "eval", "serve")})
 CASES["whole pipeline"] = (("values/8b-2xdp.yaml",), ("stages={" + ",".join(STAGES) + "}",))
 
-NEXT = re.compile(r"^\s*(?:Next:|or: )\s+helm install <name> <chart> <same -f files and --set> (.*?)"
-                  r"(?: once this stage has finished\.)?$", re.M)
+NEXT = re.compile(
+    r"^\s*(?:Next:|or: )\s+helm install <name> <chart> <same -f files and --set> (.*?)"
+    r"(?: once this stage has finished\.)?$",
+    re.M,
+)
 
 
 @functools.cache
@@ -63,19 +67,22 @@ def test_every_next_command_renders_the_stage_it_names(case):
             assert stage in components and all(c.startswith(stage) for c in components), (case, major, components)
 
 
-@pytest.mark.parametrize("case,want", [
-    ("8b.yaml/workspace", [["stages={sft}"]]),
-    ("8b.yaml/sft", [["stages={merge-sft}"]]),
-    ("8b.yaml/merge-sft", [["stages={dpo}"]]),
-    ("8b.yaml/dpo", [["stages={merge-dpo}"]]),
-    # Once "stages={eval (or serve)}", which no shell or schema takes.
-    ("8b.yaml/merge-dpo", [["stages={eval}"], ["stages={serve}"]]),
-    ("8b.yaml/eval", [["stages={serve}"]]),
-    ("8b.yaml/serve", []),
-    # Full fine-tuning writes whole models: no merge stage to suggest (the chart refuses one).
-    ("full/sft", [["stages={dpo}"]]),
-    ("full/dpo", [["stages={eval}"], ["stages={serve}"]]),
-    ("whole pipeline", []),
-])
+@pytest.mark.parametrize(
+    "case,want",
+    [
+        ("8b.yaml/workspace", [["stages={sft}"]]),
+        ("8b.yaml/sft", [["stages={merge-sft}"]]),
+        ("8b.yaml/merge-sft", [["stages={dpo}"]]),
+        ("8b.yaml/dpo", [["stages={merge-dpo}"]]),
+        # Once "stages={eval (or serve)}", which no shell or schema takes.
+        ("8b.yaml/merge-dpo", [["stages={eval}"], ["stages={serve}"]]),
+        ("8b.yaml/eval", [["stages={serve}"]]),
+        ("8b.yaml/serve", []),
+        # Full fine-tuning writes whole models: no merge stage to suggest (the chart refuses one).
+        ("full/sft", [["stages={dpo}"]]),
+        ("full/dpo", [["stages={eval}"], ["stages={serve}"]]),
+        ("whole pipeline", []),
+    ],
+)
 def test_next_follows_the_pipeline(case, want):
     assert next_stages(case) == want

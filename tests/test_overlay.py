@@ -1,6 +1,7 @@
 """Overlays. A team overlay sets queue, priority, storage class, registry, pull secrets,
 HF endpoint, node selector, tolerations and affinity for every stage at once; the upstream-image
 overlay runs LLaMA-Factory's published image."""
+
 import re
 
 import pytest
@@ -28,8 +29,7 @@ def test_team_overlay_reaches_every_pod(stage):
         block = inv.pod_block(r, obj)
         gpus = any(GPU in ((c.get("resources") or {}).get("limits") or {}) for c in spec["containers"])
         own = ((r.values.get(block) or {}).get("scheduling") or {}) if block else {}
-        assert spec.get("nodeSelector", {}) == {**(TEAM["gpu"]["nodeSelector"] if gpus else {}),
-                                                **own.get("nodeSelector", {})}, where
+        assert spec.get("nodeSelector", {}) == {**(TEAM["gpu"]["nodeSelector"] if gpus else {}), **own.get("nodeSelector", {})}, where
         assert spec.get("tolerations", []) == (TEAM["gpu"]["tolerations"] if gpus else []), where
         assert spec["affinity"] == TEAM["affinity"], where
         assert spec["imagePullSecrets"] == [{"name": "team-a-registry"}], where
@@ -41,8 +41,9 @@ def test_team_overlay_reaches_every_pod(stage):
                 assert env["HF_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "team-a-hf-token", "key": "token"}
         queue = inv.stage_setting(r.values, block, "queue")
         if obj["kind"] == "DeepSpeedJob":
-            assert obj["spec"]["scheduler"] == {"t9kScheduler": {"queue": queue,
-                                                                 "priority": inv.stage_setting(r.values, block, "priority")}}
+            assert obj["spec"]["scheduler"] == {
+                "t9kScheduler": {"queue": queue, "priority": inv.stage_setting(r.values, block, "priority")}
+            }
         elif obj["kind"] == "Notebook":
             assert obj["spec"]["scheduler"] == {"t9kScheduler": {"queue": queue}}
         else:

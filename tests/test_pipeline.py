@@ -1,6 +1,7 @@
 """The invariants a reviewer checks by hand, on every preset × stage (the full
 tier 3 grows in a later issue): the path chain, GPU counts, names, labels,
 /dev/shm, secrets."""
+
 import re
 
 import pytest
@@ -13,11 +14,19 @@ from harness.testkit import PRESETS, one, pod_templates, rel, render
 
 NAMES_LONG = "team-a-llama-3-1-70b-instruct-sft-experiment-no-42"  # Helm allows 53
 NAME_RELEASES = ("llama31-a", "llama31-b", NAMES_LONG, NAMES_LONG + "x")
-PREFETCH = ([rel("70b-4xdp.yaml", s, name=n) for n in NAME_RELEASES for s in STAGES]
-            + [rel("8b.yaml", s, values=("tests/values/rich.yaml",)) for s in STAGES])
+PREFETCH = [rel("70b-4xdp.yaml", s, name=n) for n in NAME_RELEASES for s in STAGES] + [
+    rel("8b.yaml", s, values=("tests/values/rich.yaml",)) for s in STAGES
+]
 
-LABELS = {"app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version",
-          "app.kubernetes.io/component", "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by", "helm.sh/chart"}
+LABELS = {
+    "app.kubernetes.io/name",
+    "app.kubernetes.io/instance",
+    "app.kubernetes.io/version",
+    "app.kubernetes.io/component",
+    "app.kubernetes.io/part-of",
+    "app.kubernetes.io/managed-by",
+    "helm.sh/chart",
+}
 # Pod templates carry the labels that survive a chart upgrade (a Job's template is immutable).
 POD_LABELS = LABELS - {"app.kubernetes.io/version", "helm.sh/chart"}
 
@@ -29,23 +38,28 @@ def stage_io(preset, stage, *sets):
 @pytest.mark.parametrize("preset", PRESETS)
 def test_each_stage_reads_what_the_stage_before_wrote(preset):
     io = {s: stage_io(preset, s) for s in STAGES}
-    base, = io["workspace"].writes
+    (base,) = io["workspace"].writes
     assert io["sft"].reads == [base]
-    sft_adapter, = io["sft"].writes
+    (sft_adapter,) = io["sft"].writes
     assert io["merge-sft"].reads == [base, sft_adapter]
-    sft_model, = io["merge-sft"].writes
+    (sft_model,) = io["merge-sft"].writes
     assert io["dpo"].reads == [sft_model]
-    dpo_adapter, = io["dpo"].writes
+    (dpo_adapter,) = io["dpo"].writes
     assert io["merge-dpo"].reads == [sft_model, dpo_adapter]
-    dpo_model, = io["merge-dpo"].writes
+    (dpo_model,) = io["merge-dpo"].writes
     assert io["eval"].reads == [dpo_model] and io["serve"].reads == [dpo_model]
     assert len({base, sft_adapter, sft_model, dpo_adapter, dpo_model}) == 5
 
 
-@pytest.mark.parametrize("model,lora,reads", [
-    ("base", False, ["models/M"]), ("sft", False, ["models/M-sft"]),
-    ("sft", True, ["models/M", "saves/M/lora/sft"]), ("dpo", True, ["models/M-sft", "saves/M/lora/dpo"]),
-])
+@pytest.mark.parametrize(
+    "model,lora,reads",
+    [
+        ("base", False, ["models/M"]),
+        ("sft", False, ["models/M-sft"]),
+        ("sft", True, ["models/M", "saves/M/lora/sft"]),
+        ("dpo", True, ["models/M-sft", "saves/M/lora/dpo"]),
+    ],
+)
 def test_serve_and_eval_read_the_chosen_model(model, lora, reads):
     io = stage_io("8b.yaml", "serve", "model.name=M", f"serving.model={model}", f"serving.lora={str(lora).lower()}")
     assert io.reads == [f"/t9k/mnt/{r}" for r in reads]
@@ -55,7 +69,7 @@ def test_serve_and_eval_read_the_chosen_model(model, lora, reads):
 
 def test_full_fine_tuning_feeds_dpo_eval_and_serve_directly():
     sets = ("training.method=full", "training.gpusPerWorker=4", "training.deepspeed.zeroStage=3", "common.gpu.memoryGiB=80")
-    sft_out, = stage_io("8b.yaml", "sft", *sets).writes
+    (sft_out,) = stage_io("8b.yaml", "sft", *sets).writes
     assert stage_io("8b.yaml", "dpo", *sets).reads == [sft_out]
 
 
@@ -75,7 +89,7 @@ def test_vllm_tensor_parallel_is_the_gpu_limit(preset):
 
 
 def _mib(q):
-    return int(q[:-2]) * {"Mi": 1, "Gi": 1024, "Ti": 1024 ** 2}[q[-2:]]
+    return int(q[:-2]) * {"Mi": 1, "Gi": 1024, "Ti": 1024**2}[q[-2:]]
 
 
 @pytest.mark.parametrize("preset", PRESETS)
@@ -157,8 +171,11 @@ def test_world_size_batch_and_zero_fit(preset, stage):
     world = dj["spec"]["config"]["slotsPerWorker"] * dj["spec"]["worker"]["replicas"]
     # DeepSpeed's batch keys are left to the HF Trainer ("auto"), or agree with LLaMA-Factory's.
     micro, accum = cfg["per_device_train_batch_size"], cfg["gradient_accumulation_steps"]
-    for key, want in (("train_micro_batch_size_per_gpu", micro), ("gradient_accumulation_steps", accum),
-                      ("train_batch_size", micro * accum * world)):
+    for key, want in (
+        ("train_micro_batch_size_per_gpu", micro),
+        ("gradient_accumulation_steps", accum),
+        ("train_batch_size", micro * accum * world),
+    ):
         assert ds[key] in ("auto", want), key
     card = yaml.safe_load((ROOT / "values" / preset).read_text())["common"]["gpu"]["memoryGiB"]
     assert _train_gib_per_gpu(cfg, ds, PARAMS[preset], world) <= 0.8 * card
@@ -208,8 +225,17 @@ def test_launcher_command_is_the_one_the_gpu_proof_ran(preset):
 
     dj = one(render(preset, "sft"), "DeepSpeedJob")
     cmd = launcher.command(dj, "/t9k/hostfile", python="python")
-    assert cmd == ["python", "-m", "deepspeed.launcher.runner", "--hostfile=/t9k/hostfile", "--no_local_rank",
-                   "--no_ssh_check", "--master_addr=127.0.0.1", "/etc/llama-factory/launch.py", "train",
-                   "/etc/llama-factory/train.yaml"]
+    assert cmd == [
+        "python",
+        "-m",
+        "deepspeed.launcher.runner",
+        "--hostfile=/t9k/hostfile",
+        "--no_local_rank",
+        "--no_ssh_check",
+        "--master_addr=127.0.0.1",
+        "/etc/llama-factory/launch.py",
+        "train",
+        "/etc/llama-factory/train.yaml",
+    ]
     slots = dj["spec"]["config"]["slotsPerWorker"]
     assert launcher.hostfile(dj) == f"{dj['metadata']['name']}-worker-0 slots={slots}\n"

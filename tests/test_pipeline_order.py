@@ -4,6 +4,7 @@ its records and waits are unit-tested in tests/test_launch_records.py). The rend
 derive what each stage reads and writes from the rendered objects themselves (train.yaml,
 merge.yaml, lm_eval's and vLLM's arguments, the download plan), not from the chart's path
 helper, and check the waits against it."""
+
 import importlib.util
 import json
 import re
@@ -76,19 +77,26 @@ def fingerprints(objects):
 
 
 @pytest.mark.parametrize("preset", PRESETS)
-@pytest.mark.parametrize("stages", [SEVEN, ("sft", "merge-sft", "dpo"), ("merge-sft", "dpo", "merge-dpo", "serve"),
-                                    ("workspace", "sft", "eval"), ("sft", "dpo")])
+@pytest.mark.parametrize(
+    "stages", [SEVEN, ("sft", "merge-sft", "dpo"), ("merge-sft", "dpo", "merge-dpo", "serve"), ("workspace", "sft", "eval"), ("sft", "dpo")]
+)
 def test_each_stage_waits_for_exactly_the_stages_of_its_release_that_write_what_it_reads(preset, stages):
     # Full fine-tuning: DPO reads the SFT output itself (8B only; a 70B full run does not fit).
-    sets = ("training.method=full", "training.deepspeed.zeroStage=3", "common.gpu.memoryGiB=141",
-            "training.gpusPerWorker=8") \
-        if preset.startswith("8b") and stages == ("sft", "dpo") else ()
+    sets = (
+        ("training.method=full", "training.deepspeed.zeroStage=3", "common.gpu.memoryGiB=141", "training.gpusPerWorker=8")
+        if preset.startswith("8b") and stages == ("sft", "dpo")
+        else ()
+    )
     objs = render(preset, stages, *sets)
     io, waits, fps = io_of(objs), waits_of(objs), fingerprints(objs)
     assert set(io) == set(stages)
     for consumer, (reads, _) in io.items():
-        expected = {(producer, path, fps[producer]) for path in reads
-                    for producer, (_, writes) in io.items() if producer != consumer and path in writes}
+        expected = {
+            (producer, path, fps[producer])
+            for path in reads
+            for producer, (_, writes) in io.items()
+            if producer != consumer and path in writes
+        }
         assert waits.get(consumer, set()) == expected, consumer
 
 
@@ -108,7 +116,10 @@ def test_a_waiting_job_gets_the_wait_in_its_deadline_and_fails_at_once_when_the_
     job = next(o for o in objs if o["kind"] == "Job" and o["metadata"]["labels"]["app.kubernetes.io/component"] == "merge-sft")
     assert job["spec"]["activeDeadlineSeconds"] == single["merge-sft"]["spec"]["activeDeadlineSeconds"] + 7200
     assert job["spec"]["podFailurePolicy"]["rules"][0]["onExitCodes"] == {
-        "containerName": "wait-for-inputs", "operator": "In", "values": [launch.WAIT_FAILED, launch.WAIT_TIMEOUT]}
+        "containerName": "wait-for-inputs",
+        "operator": "In",
+        "values": [launch.WAIT_FAILED, launch.WAIT_TIMEOUT],
+    }
     init = job["spec"]["template"]["spec"]["initContainers"][0]
     assert "--timeout=7200" in init["command"] and "--interval=30" in init["command"]
 
@@ -116,8 +127,11 @@ def test_a_waiting_job_gets_the_wait_in_its_deadline_and_fails_at_once_when_the_
 def test_a_change_upstream_renames_every_stage_after_it_and_nothing_before():
     base = {o["metadata"]["name"] for o in render("8b.yaml", SEVEN)}
     changed = render("8b.yaml", SEVEN, "merge.exportSize=7")
-    renamed = {o["metadata"]["labels"]["app.kubernetes.io/component"] for o in changed
-               if o["kind"] in ("Job", "DeepSpeedJob") and o["metadata"]["name"] not in base}
+    renamed = {
+        o["metadata"]["labels"]["app.kubernetes.io/component"]
+        for o in changed
+        if o["kind"] in ("Job", "DeepSpeedJob") and o["metadata"]["name"] not in base
+    }
     assert renamed == {"merge-sft", "dpo", "merge-dpo", "eval"}
     serve_pods = [p for o, p, _ in pod_templates(changed) if o["kind"] == "Deployment"]
     old_pods = [p for o, p, _ in pod_templates(render("8b.yaml", SEVEN)) if o["kind"] == "Deployment"]
@@ -143,9 +157,14 @@ def test_wait_containers_are_small_read_only_and_restricted():
             assert c["image"] == main["image"]
 
 
-@pytest.mark.parametrize("value,field", [("pipeline.waitTimeoutSeconds=0", "waitTimeoutSeconds"),
-                                         ("pipeline.waitTimeoutSeconds=soon", "waitTimeoutSeconds"),
-                                         ("pipeline.waitIntervalSeconds=0", "waitIntervalSeconds")])
+@pytest.mark.parametrize(
+    "value,field",
+    [
+        ("pipeline.waitTimeoutSeconds=0", "waitTimeoutSeconds"),
+        ("pipeline.waitTimeoutSeconds=soon", "waitTimeoutSeconds"),
+        ("pipeline.waitIntervalSeconds=0", "waitIntervalSeconds"),
+    ],
+)
 def test_bad_pipeline_values_are_refused_naming_the_field(value, field):
     with pytest.raises(helm.RenderError) as e:
         render("8b.yaml", SEVEN, value)

@@ -1,4 +1,5 @@
 """Tier 1: every preset × stage renders with Helm 3 and 4 and lints strictly."""
+
 import functools
 
 import pytest
@@ -13,9 +14,14 @@ LINTED = PRESETS + ["8b-2xdp.yaml team-example.yaml", "8b-2xdp.yaml image-upstre
 PREFETCH = (
     [rel(p, s, major=m) for p in PRESETS for s in STAGES for m in MAJORS]
     + [rel(p, STAGES, major=m) for p in PRESETS for m in MAJORS]
-    + [rel(p) for p in PRESETS] + [rel(None, STAGES)]
-    + [functools.partial(helm.lint, tuple(f"values/{f}" for f in p.split()), sets, m)
-       for p in LINTED for m in MAJORS for sets in ((), (ALL_STAGES,))]
+    + [rel(p) for p in PRESETS]
+    + [rel(None, STAGES)]
+    + [
+        functools.partial(helm.lint, tuple(f"values/{f}" for f in p.split()), sets, m)
+        for p in LINTED
+        for m in MAJORS
+        for sets in ((), (ALL_STAGES,))
+    ]
 )
 
 
@@ -76,13 +82,20 @@ def test_rendered_yaml_is_plain_documents():
     assert all({"apiVersion", "kind", "metadata"} <= set(d) for d in docs)
 
 
-@pytest.mark.parametrize("stage,sets,key,check", [
-    ("sft", ("sft.extraArgs.plot_loss=false",), "train.yaml", "plot_loss: false"),
-    ("sft", ("training.extraArgs.bf16=false",), "train.yaml", "bf16: false"),
-    ("sft", ("training.deepspeed.extraConfig.zero_allow_untested_optimizer=false",), "ds_config.json",
-     '"zero_allow_untested_optimizer": false'),
-    ("merge-sft", ("merge.extraArgs.export_legacy_format=true",), "merge.yaml", "export_legacy_format: true"),
-])
+@pytest.mark.parametrize(
+    "stage,sets,key,check",
+    [
+        ("sft", ("sft.extraArgs.plot_loss=false",), "train.yaml", "plot_loss: false"),
+        ("sft", ("training.extraArgs.bf16=false",), "train.yaml", "bf16: false"),
+        (
+            "sft",
+            ("training.deepspeed.extraConfig.zero_allow_untested_optimizer=false",),
+            "ds_config.json",
+            '"zero_allow_untested_optimizer": false',
+        ),
+        ("merge-sft", ("merge.extraArgs.export_legacy_format=true",), "merge.yaml", "export_legacy_format: true"),
+    ],
+)
 def test_escape_hatches_can_turn_settings_off(stage, sets, key, check):
     """Overrides win even when false or 0 (sprig's mergeOverwrite would drop them)."""
     cm = [o for o in render("8b.yaml", stage, *sets) if o["kind"] == "ConfigMap"][0]
@@ -90,18 +103,25 @@ def test_escape_hatches_can_turn_settings_off(stage, sets, key, check):
 
 
 def test_false_removes_a_vllm_flag_the_chart_sets():
-    dep = [o for o in render("8b.yaml", "serve", "serving.extraArgs.max-model-len=false")
-           if o["kind"] == "Deployment"][0]
+    dep = [o for o in render("8b.yaml", "serve", "serving.extraArgs.max-model-len=false") if o["kind"] == "Deployment"][0]
     assert not any(a.startswith("--max-model-len") for a in dep["spec"]["template"]["spec"]["containers"][0]["args"])
 
 
 def test_large_numbers_render_as_integers():
     """Helm reads values numbers as float64 and prints 1000000 as 1e+06, which the API server
     refuses for an integer field (found by the values fuzzer): integer fields are printed as ints."""
-    objects = helm.render(helm.Release(values=("values/8b.yaml",), set_json=(
-        'stages=["sft","merge-sft","serve"]', "training.activeDeadlineSeconds=1000000",
-        "merge.ttlSecondsAfterFinished=5000000", "serving.progressDeadlineSeconds=2000000",
-        'serving.extraArgs={"max-num-batched-tokens":2000000}')))
+    objects = helm.render(
+        helm.Release(
+            values=("values/8b.yaml",),
+            set_json=(
+                'stages=["sft","merge-sft","serve"]',
+                "training.activeDeadlineSeconds=1000000",
+                "merge.ttlSecondsAfterFinished=5000000",
+                "serving.progressDeadlineSeconds=2000000",
+                'serving.extraArgs={"max-num-batched-tokens":2000000}',
+            ),
+        )
+    )
     dj = next(o for o in objects if o["kind"] == "DeepSpeedJob")
     job = next(o for o in objects if o["kind"] == "Job")
     dep = next(o for o in objects if o["kind"] == "Deployment")

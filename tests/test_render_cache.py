@@ -1,5 +1,6 @@
 """The disk cache of renders (chartkit.helm.template): a hit is what Helm
 prints, and the key changes with everything the output depends on."""
+
 import shutil
 import subprocess
 
@@ -8,8 +9,9 @@ from chartkit.chart import ROOT
 
 
 def _copy_chart(tmp_path):
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
     for f in files:
         if (ROOT / f).is_file():
             (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
@@ -41,11 +43,13 @@ def test_the_key_follows_the_chart_files_helm_loads(tmp_path):
     (chart / "README.md.orig").write_text("ignored by .helmignore\n")
     assert digest(chart) == before
     # Helm writes Chart.yaml into the archive from its parsed fields: a comment is not a change there.
-    for f, edit, changes in (("templates/_names.tpl", lambda t: t + "\n{{/* changed */}}\n", True),
-                             ("files/launch.py", lambda t: t + "\n# changed\n", True),
-                             ("values.yaml", lambda t: t + "\n# changed\n", True),
-                             ("Chart.yaml", lambda t: t.replace("\nversion: ", "\nversion: 9"), True),
-                             ("Chart.yaml", lambda t: t + "\n# a comment\n", False)):
+    for f, edit, changes in (
+        ("templates/_names.tpl", lambda t: t + "\n{{/* changed */}}\n", True),
+        ("files/launch.py", lambda t: t + "\n# changed\n", True),
+        ("values.yaml", lambda t: t + "\n# changed\n", True),
+        ("Chart.yaml", lambda t: t.replace("\nversion: ", "\nversion: 9"), True),
+        ("Chart.yaml", lambda t: t + "\n# a comment\n", False),
+    ):
         text = (chart / f).read_text()
         (chart / f).write_text(edit(text))
         assert (digest(chart) != before) == changes, f"{f}: {'not ' * changes}part of the key"
@@ -60,10 +64,12 @@ def test_the_key_follows_values_files_and_arguments(tmp_path):
     v.write_text("run: b\n")
     b = helm.cache_key(helm.Release(values=("values/8b.yaml", str(v))))
     assert a != b
-    assert helm.cache_key(helm.Release(values=("values/8b.yaml",), major="3")) != \
-        helm.cache_key(helm.Release(values=("values/8b.yaml",), major="4"))
-    assert helm.cache_key(helm.Release(values=("values/8b.yaml",), name="x")) != \
-        helm.cache_key(helm.Release(values=("values/8b.yaml",), name="y"))
+    assert helm.cache_key(helm.Release(values=("values/8b.yaml",), major="3")) != helm.cache_key(
+        helm.Release(values=("values/8b.yaml",), major="4")
+    )
+    assert helm.cache_key(helm.Release(values=("values/8b.yaml",), name="x")) != helm.cache_key(
+        helm.Release(values=("values/8b.yaml",), name="y")
+    )
 
 
 def test_an_edit_during_a_run_turns_the_cache_off(tmp_path):
@@ -85,13 +91,33 @@ def test_the_package_holds_only_the_chart(tmp_path):
     tool's cache or the harness, even after the harness's tools ran in the checkout (ruff's cache
     was archived, so a lint during a test run turned the render cache off)."""
     chart = _copy_chart(tmp_path)
-    for junk in (".ruff_cache/0/x", ".mypy_cache/x", ".pytest_cache/v/x", ".hypothesis/x", "files/__pycache__/launch.pyc",
-                 "out/render-cache/x.json", ".venv/bin/x", ".tools/bin/x", "carry/x.whl", "docs/x.md", "tests/x.py"):
+    for junk in (
+        ".ruff_cache/0/x",
+        ".mypy_cache/x",
+        ".pytest_cache/v/x",
+        ".hypothesis/x",
+        "files/__pycache__/launch.pyc",
+        "out/render-cache/x.json",
+        ".venv/bin/x",
+        ".tools/bin/x",
+        "carry/x.whl",
+        "docs/x.md",
+        "tests/x.py",
+    ):
         (chart / junk).parent.mkdir(parents=True, exist_ok=True)
         (chart / junk).write_text("not the chart\n")
     helm._archive.cache_clear()
     names = helm._archive(chart)[1]
     helm._archive.cache_clear()
     top = {n.split("/", 1)[0] + ("/" if "/" in n else "") for n in names}
-    assert top == {".helmignore", "Chart.yaml", "LICENSE", "README.md", "values.yaml", "values.schema.json",
-                   "templates/", "files/", "values/"}, sorted(names)
+    assert top == {
+        ".helmignore",
+        "Chart.yaml",
+        "LICENSE",
+        "README.md",
+        "values.yaml",
+        "values.schema.json",
+        "templates/",
+        "files/",
+        "values/",
+    }, sorted(names)

@@ -1,5 +1,6 @@
 """Runs (values: run): several experiments on one model and PVC never share a directory, and
 each run's stages read that run's outputs. The default (no run) keeps the walkthrough's paths."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,11 +19,13 @@ def io(preset: str, stage: str, run: str | None):
 
 def test_no_run_keeps_the_walkthrough_paths():
     writes = {s: io("8b.yaml", s, None).writes for s in TRAINED}
-    assert writes == {"sft": ["/t9k/mnt/saves/Meta-Llama-3.1-8B/lora/sft"],
-                      "merge-sft": ["/t9k/mnt/models/Meta-Llama-3.1-8B-sft"],
-                      "dpo": ["/t9k/mnt/saves/Meta-Llama-3.1-8B/lora/dpo"],
-                      "merge-dpo": ["/t9k/mnt/models/Meta-Llama-3.1-8B-dpo"],
-                      "eval": ["/t9k/mnt/evals/Meta-Llama-3.1-8B/dpo"]}
+    assert writes == {
+        "sft": ["/t9k/mnt/saves/Meta-Llama-3.1-8B/lora/sft"],
+        "merge-sft": ["/t9k/mnt/models/Meta-Llama-3.1-8B-sft"],
+        "dpo": ["/t9k/mnt/saves/Meta-Llama-3.1-8B/lora/dpo"],
+        "merge-dpo": ["/t9k/mnt/models/Meta-Llama-3.1-8B-dpo"],
+        "eval": ["/t9k/mnt/evals/Meta-Llama-3.1-8B/dpo"],
+    }
     assert writes == {s: io("8b.yaml", s, "").writes for s in TRAINED}
 
 
@@ -33,8 +36,7 @@ def test_runs_never_share_a_directory_and_read_their_own_outputs(preset):
     for a in runs:
         for b in runs:
             if a < b:
-                clash = {p for p in written[a] for q in written[b] if p == q or p.startswith(q + "/")
-                         or q.startswith(p + "/")}
+                clash = {p for p in written[a] for q in written[b] if p == q or p.startswith(q + "/") or q.startswith(p + "/")}
                 assert not clash, f"runs {a!r} and {b!r} both write {clash}"
     for name, stages in runs.items():
         # Every input of a run's stage that another stage writes is written by this run.

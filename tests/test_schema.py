@@ -2,6 +2,7 @@
 against the Kubernetes schemas of the oldest and newest supported versions;
 T9k objects against tests/schemas/, pod templates included. An object of a
 kind with no schema fails."""
+
 import copy
 import json
 import re
@@ -12,8 +13,7 @@ from chartkit import k8s
 from chartkit.chart import ROOT, STAGES
 from harness.testkit import PRESETS, rel, render
 
-OVERLAID = [(p, ()) for p in PRESETS] + [("8b-2xdp.yaml", ("values/team-example.yaml",)),
-                                         ("8b-2xdp.yaml", ("values/image-upstream.yaml",))]
+OVERLAID = [(p, ()) for p in PRESETS] + [("8b-2xdp.yaml", ("values/team-example.yaml",)), ("8b-2xdp.yaml", ("values/image-upstream.yaml",))]
 PREFETCH = [rel(p, s, "notebook.ssh.enabled=true", values=v) for p, v in OVERLAID for s in STAGES]
 
 
@@ -42,14 +42,17 @@ def _dsj():
     return copy.deepcopy(next(o for o in render("8b.yaml", "sft") if o["kind"] == "DeepSpeedJob"))
 
 
-@pytest.mark.parametrize("mutate,needle", [
-    (lambda o: o["spec"]["worker"]["template"]["spec"]["containers"][0].update(resoures={}), "resoures"),
-    (lambda o: o["spec"]["config"].update(slotPerWorker=1), "slotPerWorker"),
-    (lambda o: o.update(kind="DeepspeedJob"), "'DeepSpeedJob' was expected"),
-    (lambda o: o["spec"]["config"].update(run={"python": "train.py"}), "'train.py' is not of type 'array'"),
-    (lambda o: o["spec"]["config"]["run"].update(module=["train"]), "too many properties"),
-    (lambda o: o["spec"].update(elastic={"enable": True}), "enable"),
-])
+@pytest.mark.parametrize(
+    "mutate,needle",
+    [
+        (lambda o: o["spec"]["worker"]["template"]["spec"]["containers"][0].update(resoures={}), "resoures"),
+        (lambda o: o["spec"]["config"].update(slotPerWorker=1), "slotPerWorker"),
+        (lambda o: o.update(kind="DeepspeedJob"), "'DeepSpeedJob' was expected"),
+        (lambda o: o["spec"]["config"].update(run={"python": "train.py"}), "'train.py' is not of type 'array'"),
+        (lambda o: o["spec"]["config"]["run"].update(module=["train"]), "too many properties"),
+        (lambda o: o["spec"].update(elastic={"enable": True}), "enable"),
+    ],
+)
 def test_t9k_typos_fail(mutate, needle):
     o = _dsj()
     mutate(o)

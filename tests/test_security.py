@@ -2,6 +2,7 @@
 renders, custom resources included (public linters skip those); the exceptions
 pinned exactly; no secret material in any rendered object; the upgrade policy
 (job names carry a hash of their content)."""
+
 import re
 import shutil
 
@@ -14,10 +15,22 @@ from harness.testkit import PRESETS, one, pod_templates, rel, render
 
 VALUES = yaml.safe_load((ROOT / "values.yaml").read_text())
 MULTI = VALUES["training"]["multiWorkerSecurityContext"]
-BASELINE_CAPS = {"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE",
-                 "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"}
-RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
-                      "projected", "secret"}
+BASELINE_CAPS = {
+    "AUDIT_WRITE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "MKNOD",
+    "NET_BIND_SERVICE",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYS_CHROOT",
+}
+RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"}
 CASES = {f"{p} {s}": rel(p, s) for p in PRESETS for s in STAGES}
 CASES.update({f"team {s}": rel("8b-2xdp.yaml", s, values=("values/team-example.yaml",)) for s in STAGES})
 # LLaMA-Factory's published image runs under the same restricted profile (values/image-upstream.yaml).
@@ -57,8 +70,11 @@ def baseline_violations(spec: dict) -> list[str]:
 
 def restricted_violations(spec: dict) -> list[str]:
     out = baseline_violations(spec)
-    out += [f"volume {v['name']} of type {sorted(set(v) - {'name'})}" for v in spec.get("volumes", [])
-            if not (set(v) - {"name"}) <= RESTRICTED_VOLUMES]
+    out += [
+        f"volume {v['name']} of type {sorted(set(v) - {'name'})}"
+        for v in spec.get("volumes", [])
+        if not (set(v) - {"name"}) <= RESTRICTED_VOLUMES
+    ]
     for c in spec.get("initContainers", []) + spec["containers"]:
         sc = c.get("securityContext", {})
         if sc.get("allowPrivilegeEscalation") is not False:
@@ -102,14 +118,19 @@ def test_exceptions_are_exactly_the_documented_ones(case):
 
 
 def test_the_checks_catch_a_privileged_pod():
-    spec = {"containers": [{"name": "x", "securityContext": {"privileged": True, "capabilities": {"add": ["SYS_ADMIN"]}}}],
-            "volumes": [{"name": "h", "hostPath": {"path": "/"}}], "hostNetwork": True}
+    spec = {
+        "containers": [{"name": "x", "securityContext": {"privileged": True, "capabilities": {"add": ["SYS_ADMIN"]}}}],
+        "volumes": [{"name": "h", "hostPath": {"path": "/"}}],
+        "hostNetwork": True,
+    }
     assert len(baseline_violations(spec)) == 4
     assert "x: may run as root" in restricted_violations({"containers": [{"name": "x"}]})
 
 
-TOKEN = re.compile(r"(hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9]{20,}|AKIA[0-9A-Z]{16}|-----BEGIN [A-Z ]*PRIVATE KEY|"
-                   r"ghp_[A-Za-z0-9]{30,}|xox[abp]-[A-Za-z0-9-]{10,})")
+TOKEN = re.compile(
+    r"(hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9]{20,}|AKIA[0-9A-Z]{16}|-----BEGIN [A-Z ]*PRIVATE KEY|"
+    r"ghp_[A-Za-z0-9]{30,}|xox[abp]-[A-Za-z0-9-]{10,})"
+)
 SECRET_NAME = re.compile(r"(?i)(token|secret|password|passwd|api_?key|access_?key|private_?key|credential)")
 
 
@@ -150,10 +171,18 @@ def test_no_secret_material_in_any_object(stage):
 
 
 def test_secret_scan_finds_planted_secrets():
-    planted = [{"kind": "ConfigMap", "metadata": {"name": "c", "annotations": {"api-token": "x"}},
-                "data": {"train.yaml": "hub_token: hf_abcdefghijklmnopqrstuvwxyz123456\n"}},
-               {"kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [
-                   {"name": "c", "args": ["--api-key=abc"], "env": [{"name": "HF_TOKEN", "value": "x"}]}]}}]
+    planted = [
+        {
+            "kind": "ConfigMap",
+            "metadata": {"name": "c", "annotations": {"api-token": "x"}},
+            "data": {"train.yaml": "hub_token: hf_abcdefghijklmnopqrstuvwxyz123456\n"},
+        },
+        {
+            "kind": "Pod",
+            "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "c", "args": ["--api-key=abc"], "env": [{"name": "HF_TOKEN", "value": "x"}]}]},
+        },
+    ]
     assert len(secret_findings(planted)) == 5
 
 
@@ -167,13 +196,16 @@ def _names(objects, kind):
     return {o["metadata"]["name"]: o for o in objects if o["kind"] == kind}
 
 
-@pytest.mark.parametrize("stage,kind,change", [
-    ("sft", "DeepSpeedJob", "sft.numTrainEpochs=2"),
-    ("dpo", "DeepSpeedJob", "dpo.loggingSteps=10"),
-    ("merge-sft", "Job", "merge.exportSize=4"),
-    ("eval", "Job", "eval.numFewshot=0"),
-    ("workspace", "Job", "model.revision=v2"),
-])
+@pytest.mark.parametrize(
+    "stage,kind,change",
+    [
+        ("sft", "DeepSpeedJob", "sft.numTrainEpochs=2"),
+        ("dpo", "DeepSpeedJob", "dpo.loggingSteps=10"),
+        ("merge-sft", "Job", "merge.exportSize=4"),
+        ("eval", "Job", "eval.numFewshot=0"),
+        ("workspace", "Job", "model.revision=v2"),
+    ],
+)
 def test_upgrade_with_changed_settings_makes_a_new_job(stage, kind, change):
     """The upgrade policy: a changed config renames the job (helm upgrade deletes the old one,
     creates the new one; no immutable-field error and no job silently keeping old settings);
@@ -190,12 +222,21 @@ def test_upgrade_with_changed_settings_makes_a_new_job(stage, kind, change):
 def test_chart_version_bump_keeps_finished_jobs(tmp_path):
     """Labels (chart version) are not part of a job's hash: upgrading the chart alone re-runs nothing."""
     copy = tmp_path / "chart"
-    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".git", ".venv", ".tools", ".whl", ".gpu", "tests",
-                                                              "out", "*.egg-info", "__pycache__"))
+    shutil.copytree(
+        ROOT, copy, ignore=shutil.ignore_patterns(".git", ".venv", ".tools", ".whl", ".gpu", "tests", "out", "*.egg-info", "__pycache__")
+    )
     chart = (copy / "Chart.yaml").read_text()
     (copy / "Chart.yaml").write_text(re.sub(r"^version: .*$", "version: 9.9.9", chart, flags=re.M))
-    args = [str(helm.helm_path("3")), "template", "llama31", str(copy), "-f", str(ROOT / "values/8b.yaml"),
-            "--set", "stages={workspace,sft,merge-sft,dpo,merge-dpo,eval}"]
+    args = [
+        str(helm.helm_path("3")),
+        "template",
+        "llama31",
+        str(copy),
+        "-f",
+        str(ROOT / "values/8b.yaml"),
+        "--set",
+        "stages={workspace,sft,merge-sft,dpo,merge-dpo,eval}",
+    ]
     bumped = [d for d in yaml.safe_load_all(helm.run(args).stdout) if d]
     original = render("8b.yaml", ("workspace", "sft", "merge-sft", "dpo", "merge-dpo", "eval"))
     jobs = lambda objs: sorted(o["metadata"]["name"] for o in objs if o["kind"] in ("Job", "DeepSpeedJob"))  # noqa: E731

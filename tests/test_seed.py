@@ -1,6 +1,7 @@
 """The seed's settings (reference/t9k/examples/llama-factory-at-cf203dc, re-typed
 here) are what the 8B presets render, except where the seed is wrong (paths,
 the DeepSpeed file of the 1-GPU job, host memory) — those are checked too."""
+
 import pytest
 
 from chartkit import helm, pipeline
@@ -9,11 +10,24 @@ from harness.testkit import one, rel, render
 
 # Keys every seed training config shares (sft-8b-config.yaml, dpo-8b-config.yaml, …).
 COMMON = {
-    "do_train": True, "finetuning_type": "lora", "lora_target": "all", "template": "llama3",
-    "cutoff_len": 4096, "overwrite_cache": True, "preprocessing_num_workers": 16, "logging_steps": 100,
-    "plot_loss": True, "gradient_accumulation_steps": 1,
-    "num_train_epochs": 3.0, "lr_scheduler_type": "cosine", "warmup_ratio": 0.1, "bf16": True,
-    "ddp_timeout": 180000000, "val_size": 0.1, "per_device_eval_batch_size": 1, "eval_strategy": "steps",
+    "do_train": True,
+    "finetuning_type": "lora",
+    "lora_target": "all",
+    "template": "llama3",
+    "cutoff_len": 4096,
+    "overwrite_cache": True,
+    "preprocessing_num_workers": 16,
+    "logging_steps": 100,
+    "plot_loss": True,
+    "gradient_accumulation_steps": 1,
+    "num_train_epochs": 3.0,
+    "lr_scheduler_type": "cosine",
+    "warmup_ratio": 0.1,
+    "bf16": True,
+    "ddp_timeout": 180000000,
+    "val_size": 0.1,
+    "per_device_eval_batch_size": 1,
+    "eval_strategy": "steps",
 }
 # The chart's SFT default packs samples into rows (sft.packing, one row ≈ the seed's 16
 # samples): measured on a GPU (tests/gpu/) to be faster at less memory. Everything else is
@@ -27,20 +41,58 @@ PACKED = {"per_device_train_batch_size": 1, "neat_packing": True}
 # the worst case keeps 10 % of the card free (README "Worst-case memory").
 DPO_BATCH = {"per_device_train_batch_size": 1, "gradient_accumulation_steps": 16, "cutoff_len": 3072}
 SEED = {
-    ("8b.yaml", "sft"): {**COMMON, **PACKED, "stage": "sft", "dataset": "identity,alpaca_gpt4_en,alpaca_gpt4_zh",
-                         "learning_rate": 1.0e-5, "save_steps": 4000, "eval_steps": 4000},
-    ("8b-2xdp.yaml", "sft"): {**COMMON, **PACKED, "stage": "sft", "dataset": "identity,alpaca_gpt4_en,alpaca_gpt4_zh",
-                              "learning_rate": 1.0e-5, "save_steps": 2000, "eval_steps": 2000},
-    ("8b.yaml", "dpo"): {**COMMON, **DPO_BATCH, "stage": "dpo", "dataset": "dpo_mix_en,dpo_mix_zh", "pref_beta": 0.1,
-                         "pref_loss": "sigmoid", "learning_rate": 5.0e-6, "save_steps": 4000, "eval_steps": 4000},
-    ("8b-2xdp.yaml", "dpo"): {**COMMON, **DPO_BATCH, "stage": "dpo", "dataset": "dpo_mix_en,dpo_mix_zh", "pref_beta": 0.1,
-                              "pref_loss": "sigmoid", "learning_rate": 5.0e-6, "save_steps": 2000, "eval_steps": 2000},
-    ("70b-4xdp.yaml", "sft"): {**COMMON, **PACKED, "stage": "sft", "dataset": "identity,alpaca_gpt4_en,alpaca_gpt4_zh",
-                               "learning_rate": 1.0e-5, "save_steps": 2000, "eval_steps": 2000},
+    ("8b.yaml", "sft"): {
+        **COMMON,
+        **PACKED,
+        "stage": "sft",
+        "dataset": "identity,alpaca_gpt4_en,alpaca_gpt4_zh",
+        "learning_rate": 1.0e-5,
+        "save_steps": 4000,
+        "eval_steps": 4000,
+    },
+    ("8b-2xdp.yaml", "sft"): {
+        **COMMON,
+        **PACKED,
+        "stage": "sft",
+        "dataset": "identity,alpaca_gpt4_en,alpaca_gpt4_zh",
+        "learning_rate": 1.0e-5,
+        "save_steps": 2000,
+        "eval_steps": 2000,
+    },
+    ("8b.yaml", "dpo"): {
+        **COMMON,
+        **DPO_BATCH,
+        "stage": "dpo",
+        "dataset": "dpo_mix_en,dpo_mix_zh",
+        "pref_beta": 0.1,
+        "pref_loss": "sigmoid",
+        "learning_rate": 5.0e-6,
+        "save_steps": 4000,
+        "eval_steps": 4000,
+    },
+    ("8b-2xdp.yaml", "dpo"): {
+        **COMMON,
+        **DPO_BATCH,
+        "stage": "dpo",
+        "dataset": "dpo_mix_en,dpo_mix_zh",
+        "pref_beta": 0.1,
+        "pref_loss": "sigmoid",
+        "learning_rate": 5.0e-6,
+        "save_steps": 2000,
+        "eval_steps": 2000,
+    },
+    ("70b-4xdp.yaml", "sft"): {
+        **COMMON,
+        **PACKED,
+        "stage": "sft",
+        "dataset": "identity,alpaca_gpt4_en,alpaca_gpt4_zh",
+        "learning_rate": 1.0e-5,
+        "save_steps": 2000,
+        "eval_steps": 2000,
+    },
 }
 # merging/8b-sft.yaml and 8b-dpo.yaml
-SEED_MERGE = {"template": "llama3", "finetuning_type": "lora", "export_size": 2, "export_device": "cpu",
-              "export_legacy_format": False}
+SEED_MERGE = {"template": "llama3", "finetuning_type": "lora", "export_size": 2, "export_device": "cpu", "export_legacy_format": False}
 
 
 @pytest.mark.parametrize("preset,stage", sorted(SEED))
@@ -54,8 +106,7 @@ def test_training_config_is_the_seeds(preset, stage):
 def test_seed_batch_is_one_setting_away():
     """The seed's batch is still expressible, where a card holds its worst case; on its own
     40 GB card the chart refuses it and names the value."""
-    sets = ("sft.packing=false", "sft.perDeviceTrainBatchSize=16", "sft.gradientAccumulationSteps=1",
-            "training.enableLigerKernel=false")
+    sets = ("sft.packing=false", "sft.perDeviceTrainBatchSize=16", "sft.gradientAccumulationSteps=1", "training.enableLigerKernel=false")
     cfg = pipeline.config_data(render("8b.yaml", "sft", *sets, "common.gpu.memoryGiB=4096"), "train.yaml")
     assert cfg["per_device_train_batch_size"] == 16 and "neat_packing" not in cfg
     assert cfg["enable_liger_kernel"] is False
@@ -63,8 +114,9 @@ def test_seed_batch_is_one_setting_away():
     assert "sft.perDeviceTrainBatchSize: the worst micro batch" in err
 
 
-@pytest.mark.parametrize("preset,gpus,zero", [("8b.yaml", 1, 0), ("8b-2xdp.yaml", 2, 2), ("70b-4xdp.yaml", 4, 3),
-                                              ("70b-4xdp-qlora.yaml", 4, 3)])
+@pytest.mark.parametrize(
+    "preset,gpus,zero", [("8b.yaml", 1, 0), ("8b-2xdp.yaml", 2, 2), ("70b-4xdp.yaml", 4, 3), ("70b-4xdp-qlora.yaml", 4, 3)]
+)
 def test_parallelism(preset, gpus, zero):
     for stage in ("sft", "dpo"):
         objects = render(preset, stage)
@@ -74,15 +126,19 @@ def test_parallelism(preset, gpus, zero):
         assert pipeline.config_data(objects, "ds_config.json")["zero_optimization"]["stage"] == zero
 
 
-@pytest.mark.parametrize("stage,base,adapter,out", [
-    ("merge-sft", "models/Meta-Llama-3.1-8B", "saves/Meta-Llama-3.1-8B/lora/sft", "models/Meta-Llama-3.1-8B-sft"),
-    ("merge-dpo", "models/Meta-Llama-3.1-8B-sft", "saves/Meta-Llama-3.1-8B/lora/dpo", "models/Meta-Llama-3.1-8B-dpo"),
-])
+@pytest.mark.parametrize(
+    "stage,base,adapter,out",
+    [
+        ("merge-sft", "models/Meta-Llama-3.1-8B", "saves/Meta-Llama-3.1-8B/lora/sft", "models/Meta-Llama-3.1-8B-sft"),
+        ("merge-dpo", "models/Meta-Llama-3.1-8B-sft", "saves/Meta-Llama-3.1-8B/lora/dpo", "models/Meta-Llama-3.1-8B-dpo"),
+    ],
+)
 def test_merge_config_is_the_seeds(stage, base, adapter, out):
     cfg = pipeline.config_data(render("8b.yaml", stage), "merge.yaml")
     assert {k: cfg[k] for k in SEED_MERGE} == SEED_MERGE
     assert (cfg["model_name_or_path"], cfg["adapter_name_or_path"], cfg["export_dir"]) == tuple(
-        f"/t9k/mnt/{p}" for p in (base, adapter, out))
+        f"/t9k/mnt/{p}" for p in (base, adapter, out)
+    )
 
 
 def test_70b_adapter_never_overwrites_the_8b_one():

@@ -1,6 +1,7 @@
 """scripts/values_doc.py reads each value's type and bounds from the `# @schema` annotation next
 to its key in values.yaml (or from its default): every key resolves to a schema node, and a key
 whose type cannot be resolved stops the script instead of slipping into the schema untyped."""
+
 import json
 
 import pytest
@@ -57,9 +58,10 @@ def test_types_come_from_the_annotation_or_the_default():
         "# -- a boolean\nenabled: false\n"
         "# -- a decimal\n# @schema $ref:decimal;exclusiveMinimum:0;maximum:1\nrate: 0.5\n"
         "# -- nullable\n# @schema type:[integer, null];minimum:1\nlimit: null\n"
-        "# -- optional\n# @schema maxLength:40;$ref:optionalDnsLabel;required:false\nrun: \"\"\n"
+        '# -- optional\n# @schema maxLength:40;$ref:optionalDnsLabel;required:false\nrun: ""\n'
         "# -- a list\n# @schema type:array;items.type:string;items.$ref:dns\nnames: []\n"
-        "block:\n  # -- an enum\n  # @schema enum:[cpu, auto]\n  device: cpu\n")
+        "block:\n  # -- an enum\n  # @schema enum:[cpu, auto]\n  device: cpu\n"
+    )
     props = schema["properties"]
     assert props["name"] == {"type": "string", "description": "a string"}
     assert props["gpus"] == {"type": "integer", "minimum": 1, "maximum": 16, "description": "an integer"}
@@ -76,20 +78,25 @@ def test_types_come_from_the_annotation_or_the_default():
     assert values_doc.decimal_fields(schema) == [("rate", {"exclusiveMinimum": 0, "maximum": 1})]
 
 
-@pytest.mark.parametrize("body,needle", [
-    ("# -- nullable\nlimit: null\n", "limit has no `# @schema` type and its default is null"),
-    ("# -- a decimal\nrate: 0.5\n", "rate has no `# @schema` type and its default is a decimal"),
-    ("# -- a list\nnames: []\n", "names has no `# @schema` type and its default is a list"),
-    ("# -- a map\nextra: {}\n", "extra has no `# @schema` type and its default is an empty map"),
-    ("# -- a fragment\n# @schema $ref:dsn\nname: x\n", "no fragment named 'dsn'"),
-    ("# -- a typo\n# @schema minimum=1\ngpus: 2\n", "`minimum=1` is not `name:value`"),
-    ("# -- YAML's booleans\n# @schema enum:[yes, no]\nanswer: \"yes\"\n", "enum entries [True, False] are not of type string"),
-    ("# -- required\n# @schema required:no-thanks\nname: x\n", "`required` is true or false"),
-    ("# -- free-form\n# @schema type:object\nctx:\n  # @schema minimum:0\n  uid: 1000\n",
-     "annotations inside a key whose type comes from its own annotation: ctx.uid"),
-    ("# -- a list\n# @schema type:array\nnames:\n  # @schema minLength:1\n  - x\n", "above a line that is not a key"),
-    ("# -- undocumented below\nblock:\n  x: 1\nother: 2\n", "no `# --` comment documents other"),
-])
+@pytest.mark.parametrize(
+    "body,needle",
+    [
+        ("# -- nullable\nlimit: null\n", "limit has no `# @schema` type and its default is null"),
+        ("# -- a decimal\nrate: 0.5\n", "rate has no `# @schema` type and its default is a decimal"),
+        ("# -- a list\nnames: []\n", "names has no `# @schema` type and its default is a list"),
+        ("# -- a map\nextra: {}\n", "extra has no `# @schema` type and its default is an empty map"),
+        ("# -- a fragment\n# @schema $ref:dsn\nname: x\n", "no fragment named 'dsn'"),
+        ("# -- a typo\n# @schema minimum=1\ngpus: 2\n", "`minimum=1` is not `name:value`"),
+        ('# -- YAML\'s booleans\n# @schema enum:[yes, no]\nanswer: "yes"\n', "enum entries [True, False] are not of type string"),
+        ("# -- required\n# @schema required:no-thanks\nname: x\n", "`required` is true or false"),
+        (
+            "# -- free-form\n# @schema type:object\nctx:\n  # @schema minimum:0\n  uid: 1000\n",
+            "annotations inside a key whose type comes from its own annotation: ctx.uid",
+        ),
+        ("# -- a list\n# @schema type:array\nnames:\n  # @schema minLength:1\n  - x\n", "above a line that is not a key"),
+        ("# -- undocumented below\nblock:\n  x: 1\nother: 2\n", "no `# --` comment documents other"),
+    ],
+)
 def test_a_key_whose_type_cannot_be_resolved_stops_the_script(body, needle):
     with pytest.raises(SystemExit) as e:
         build(body)

@@ -3,6 +3,7 @@ values.yaml is changed to another valid value and the render must change.
 A value that changes nothing is dead (or documented wrongly). With the leaf
 changed, every invariant (tests/harness/invariants/) still holds, and the pair
 before/after obeys the upgrade rule."""
+
 import json
 
 import pytest
@@ -35,8 +36,12 @@ CONTEXT = {
 }
 # The model facts of a repository files/models.yaml knows are checked against it: change them
 # on a model the chart does not know.
-CONTEXT.update({f"model.{k}": ['model.huggingfaceRepo="team/own-model"']
-                for k in ("parametersBillion", "numKeyValueHeads", "hiddenSize", "numLayers", "vocabSize")})
+CONTEXT.update(
+    {
+        f"model.{k}": ['model.huggingfaceRepo="team/own-model"']
+        for k in ("parametersBillion", "numKeyValueHeads", "hiddenSize", "numLayers", "vocabSize")
+    }
+)
 # Values that size the cross-field checks and render nothing themselves: a
 # change must flip a check instead, and the failure must name the value.
 CHECK_ONLY = {
@@ -108,8 +113,11 @@ MUTATION = {
     "eval.ttlSecondsAfterFinished": 600,
     "common.podSecurityContext": {"seccompProfile": {"type": "RuntimeDefault"}, "fsGroup": 2000},
     "training.multiWorkerSecurityContext": {"runAsUser": 0, "capabilities": {"drop": ["ALL"], "add": ["SETUID"]}},
-    "common.containerSecurityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": False,
-                                        "seccompProfile": {"type": "RuntimeDefault"}},
+    "common.containerSecurityContext": {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": False,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    },
 }
 
 
@@ -170,8 +178,13 @@ def mutate(path, value):
         if last in ("nodeSelector", "podLabels", "podAnnotations", "annotations", "labels"):
             return {"example.com/x": "y"}
         if last == "affinity":
-            return {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
-                {"weight": 1, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname"}}]}}
+            return {
+                "podAntiAffinity": {
+                    "preferredDuringSchedulingIgnoredDuringExecution": [
+                        {"weight": 1, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname"}}
+                    ]
+                }
+            }
         if last == "extraEnv":
             return {"FOO": "bar"}
         if last == "extraVolumes":
@@ -186,6 +199,7 @@ LEAVES = [(p, v) for p, v in leaves(EFFECTIVE) if p not in CHECK_ONLY]
 def render_text(*sets):
     return helm.run_template(helm.Release(values=RICH, sets=sets))
 
+
 def release(*set_json):
     return helm.Release(values=RICH, set_json=set_json)
 
@@ -196,8 +210,7 @@ def helm_run(*set_json):
     return helm.template(release(*set_json))
 
 
-PREFETCH = [release(*CONTEXT.get(p, []), *extra) for p, v in LEAVES
-            for extra in ((), (f"{p}={json.dumps(mutate(p, v))}",))]
+PREFETCH = [release(*CONTEXT.get(p, []), *extra) for p, v in LEAVES for extra in ((), (f"{p}={json.dumps(mutate(p, v))}",))]
 
 
 @pytest.mark.parametrize("path,value", LEAVES, ids=[p for p, _ in LEAVES])
@@ -240,6 +253,5 @@ def test_check_only_value_drives_its_check(path):
 
 
 def test_every_dataset_field_reaches_dataset_info():
-    text = render_text("datasets.team_sft.file_name=team.json", "datasets.team_sft.formatting=sharegpt",
-                       "sft.datasets={team_sft}")
+    text = render_text("datasets.team_sft.file_name=team.json", "datasets.team_sft.formatting=sharegpt", "sft.datasets={team_sft}")
     assert '"file_name": "/t9k/mnt/data/team.json"' in text and '"formatting": "sharegpt"' in text

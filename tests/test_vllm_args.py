@@ -2,6 +2,7 @@
 checked against the flags, types and choices of the pinned vLLM version, read
 from vLLM's own parser into tests/peer/vllm_flags.json (scripts/vllm_flags.py).
 Needs no vLLM install, so it always runs."""
+
 import pytest
 import yaml
 
@@ -14,8 +15,12 @@ VARIANTS = {
     "merged": (),
     "lora": ("serving.lora=true", "serving.model=sft"),
     "lora-rank-64": ("serving.lora=true", "training.lora.rank=64"),
-    "api-key-and-extra": ("serving.apiKey.existingSecret=vllm-key", "serving.extraArgs.enforce-eager=true",
-                          "serving.extraArgs.no-enable-prefix-caching=true", "serving.extraArgs.swap-space=4"),
+    "api-key-and-extra": (
+        "serving.apiKey.existingSecret=vllm-key",
+        "serving.extraArgs.enforce-eager=true",
+        "serving.extraArgs.no-enable-prefix-caching=true",
+        "serving.extraArgs.swap-space=4",
+    ),
 }
 PREFETCH = [rel(p, "serve", *sets) for p in PRESETS for sets in VARIANTS.values()]
 
@@ -30,12 +35,15 @@ def test_rendered_vllm_args_are_valid(preset, variant):
     assert vllm_args.check_args(args_of(render(preset, "serve", *VARIANTS[variant])), TABLE) == []
 
 
-@pytest.mark.parametrize("extra,needle", [
-    ("serving.extraArgs.tensor-paralel-size=2", "did you mean --tensor-parallel-size"),
-    ("serving.extraArgs.max-model-len=lots", "max-model-len"),
-    ("serving.extraArgs.disable-log-stats=yes", "takes no value"),
-    ("serving.extraArgs.dtype=bfloat17", "dtype"),
-])
+@pytest.mark.parametrize(
+    "extra,needle",
+    [
+        ("serving.extraArgs.tensor-paralel-size=2", "did you mean --tensor-parallel-size"),
+        ("serving.extraArgs.max-model-len=lots", "max-model-len"),
+        ("serving.extraArgs.disable-log-stats=yes", "takes no value"),
+        ("serving.extraArgs.dtype=bfloat17", "dtype"),
+    ],
+)
 def test_misspelled_vllm_flag_fails_with_the_flag_table(extra, needle):
     errors = vllm_args.check_args(args_of(render("8b.yaml", "serve", extra)), TABLE)
     assert errors and needle in " ".join(errors), errors

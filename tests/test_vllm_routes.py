@@ -3,6 +3,7 @@ scripts/vllm_routes.py from the released wheel of the pinned vLLM) is the one
 of the image the chart runs, and the reader finds what vLLM's server module
 registers; the probes and helm-test URLs are checked against it by
 harness.invariants.vllm_routes (tests/test_invariants.py)."""
+
 import sys
 
 import yaml
@@ -29,7 +30,7 @@ def test_table_has_the_routes_the_chart_calls_and_the_auth_prefix():
     assert TABLE["auth"]["prefix"] == "/v1"
 
 
-SOURCE = '''
+SOURCE = """
 router = APIRouter()
 
 @router.get("/health")
@@ -57,7 +58,7 @@ class AuthenticationMiddleware:
 
 def build_app(args):
     app.include_router(router)
-'''
+"""
 
 
 def test_reader_finds_routes_conditions_mounts_and_auth():
@@ -72,8 +73,11 @@ def test_reader_finds_routes_conditions_mounts_and_auth():
 
 
 def test_route_check_reads_conditions():
-    table = {"vllm_version": "x", "routes": [{"path": "/dev", "methods": ["POST"], "condition": {"env": "VLLM_DEV"},
-                                              "prefix": False}], "auth": {"prefix": "/v1"}}
+    table = {
+        "vllm_version": "x",
+        "routes": [{"path": "/dev", "methods": ["POST"], "condition": {"env": "VLLM_DEV"}, "prefix": False}],
+        "auth": {"prefix": "/v1"},
+    }
     assert inv._route_ok(table, "POST", "/dev", {"VLLM_DEV"}, set()) is None
     assert "VLLM_DEV" in inv._route_ok(table, "POST", "/dev", set(), set())
     assert "serves no GET" in inv._route_ok(table, "GET", "/dev", {"VLLM_DEV"}, set())

@@ -1,5 +1,6 @@
 """The GitHub workflows are valid, offline: scripts/check_workflows.py (YAML, the vendored GitHub
 workflow schema of check-jsonschema, pinned actions and tools, existing local paths)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -15,8 +16,7 @@ pytest.importorskip("check_jsonschema", reason="check-jsonschema is not installe
 
 
 def test_the_repository_workflows_are_valid():
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts/check_workflows.py")], capture_output=True,
-                          text=True, cwd=ROOT)
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts/check_workflows.py")], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert ".github/workflows/ci.yaml" in proc.stdout
 
@@ -46,8 +46,7 @@ def test_ci_builds_the_image_the_chart_pulls_and_pushes_it_only_on_tags():
     doc, _ = check_workflows.load(ROOT / ".github/workflows/ci.yaml")
     on = doc.get("on", doc.get(True))  # YAML 1.1 reads a bare `on` key as true
     assert on["push"]["tags"] == ["v*"], on
-    (job,) = [j for j in doc["jobs"].values()
-              if any(str(s.get("uses", "")).startswith("docker/build-push-action@") for s in j["steps"])]
+    (job,) = [j for j in doc["jobs"].values() if any(str(s.get("uses", "")).startswith("docker/build-push-action@") for s in j["steps"])]
     build = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("docker/build-push-action@"))
     assert build["with"]["context"] == "images/llama-factory"
     assert build["with"]["push"] == "${{ env.PUSH == 'true' }}"
@@ -74,7 +73,9 @@ GOOD_STEP = "      - uses: actions/checkout@3d3c42e5aac5ba805825da76410c181273ba
 
 
 def test_unpinned_actions_and_moving_runners_are_refused(tmp_path):
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
         on: push
         jobs:
           a:
@@ -83,7 +84,8 @@ def test_unpinned_actions_and_moving_runners_are_refused(tmp_path):
               - uses: actions/checkout@v4
               - uses: actions/setup-python@5fda3b95a4ea91299a34e894583c3862153e4b97
               - uses: helm/kind-action@ef37e7f390d99f746eb8b610417061a60e82a6cc # v1.14.0
-        """)
+        """,
+    )
     problems = check_workflows.check([path], schema=False)
     assert any("actions/checkout@v4: pin the action to a full commit SHA" in p for p in problems)
     assert any("say which release the SHA is" in p for p in problems)
@@ -111,11 +113,16 @@ def test_duplicate_keys_missing_scripts_and_unpinned_node_images_are_refused(tmp
 
 
 def test_schema_errors_are_reported(tmp_path):
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
         on: push
         jobs:
           a:
             steps:
-        """ + GOOD_STEP.replace("      ", "          ") + "            with_typo: 1\n")
+        """
+        + GOOD_STEP.replace("      ", "          ")
+        + "            with_typo: 1\n",
+    )
     problems = check_workflows.check([path], root=tmp_path)
     assert any("schema:" in p and "'runs-on' is a required property" in p for p in problems), problems

@@ -1,4 +1,5 @@
 """Facts about the chart the harness needs: where it is, its presets and stages."""
+
 from __future__ import annotations
 
 from pathlib import Path

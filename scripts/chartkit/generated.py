@@ -1,6 +1,7 @@
 """The --write / --check entry point shared by the scripts that generate
 committed files (values_doc.py, gen_crds.py): a test runs --check, so a
 generated file never goes stale."""
+
 from __future__ import annotations
 
 import argparse

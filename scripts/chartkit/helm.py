@@ -8,6 +8,7 @@ turns it off) under a key of everything the output depends on: the Helm binary,
 the content of every file Helm loads from the chart (what `helm package` puts
 in the archive, .helmignore applied by Helm itself), the arguments and the
 content of each values file. A changed template, values file or Helm misses."""
+
 from __future__ import annotations
 
 import functools
@@ -153,8 +154,9 @@ def template(release: Release) -> subprocess.CompletedProcess:
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.{id(proc)}.tmp")
-        tmp.write_text(json.dumps({"args": [str(a) for a in proc.args], "returncode": proc.returncode,
-                                   "stdout": proc.stdout, "stderr": proc.stderr}))
+        tmp.write_text(
+            json.dumps({"args": [str(a) for a in proc.args], "returncode": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr})
+        )
         os.replace(tmp, path)
     return proc
 

@@ -2,6 +2,7 @@
 bundled with kubernetes-validate, through jsonschema with one cached validator
 per (Kubernetes version, apiVersion, kind). A kind with no schema is an error,
 never a pass."""
+
 from __future__ import annotations
 
 import functools

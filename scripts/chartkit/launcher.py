@@ -2,6 +2,7 @@
 rendered object: what the controller does with `spec.config` (slotsPerWorker,
 localRank, otherArgs, run) and the hostfile it writes. The GPU proof runs this
 command line; the offline tests pin it."""
+
 from __future__ import annotations
 
 import sys

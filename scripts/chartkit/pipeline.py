@@ -2,6 +2,7 @@
 (the LLaMA-Factory configs in ConfigMaps, the download plan, the lm_eval and
 vLLM command lines), so that summaries and tests check the manifests
 themselves rather than the values that produced them."""
+
 from __future__ import annotations
 
 import json

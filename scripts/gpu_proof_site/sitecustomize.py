@@ -9,6 +9,7 @@ wrapping its get_custom_gradient_checkpointing_func; every process prints one li
 
 Any other sitecustomize on sys.path is still run afterwards.
 """
+
 import importlib.abc
 import importlib.util
 import os
@@ -33,9 +34,12 @@ def _patch(module) -> None:
             if idx not in seen:
                 seen.add(idx)
                 if len(seen) == 1 or idx == k:
-                    print(f"gpu_proof partial checkpointing: layer {idx} "
-                          f"{'runs without checkpointing' if plain else 'is checkpointed'} (K={k})",
-                          file=sys.stderr, flush=True)
+                    print(
+                        f"gpu_proof partial checkpointing: layer {idx} "
+                        f"{'runs without checkpointing' if plain else 'is checkpointed'} (K={k})",
+                        file=sys.stderr,
+                        flush=True,
+                    )
             return func(*args, **kwargs) if plain else inner(func, *args, **kwargs)
 
         return partial_checkpointing

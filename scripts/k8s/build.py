@@ -19,6 +19,7 @@ for the parts that did not change.
     python scripts/k8s/build.py 1.37 1.34      # several (or `all`)
     python scripts/k8s/build.py --print-dir 1.34
 """
+
 from __future__ import annotations
 
 import argparse
@@ -79,26 +80,36 @@ def components(minor: str) -> list[tuple[str, Path, str, list[str]]]:
     # v0.0.0-master and Helm's .Capabilities.KubeVersion would be wrong.
     stamp = []
     for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
-        stamp += [f"-X {pkg}.gitVersion={v}", f"-X {pkg}.gitMajor={major}", f"-X {pkg}.gitMinor={minor_n}",
-                  f"-X {pkg}.gitTreeState=clean", f"-X {pkg}.buildDate=1970-01-01T00:00:00Z"]
+        stamp += [
+            f"-X {pkg}.gitVersion={v}",
+            f"-X {pkg}.gitMajor={major}",
+            f"-X {pkg}.gitMinor={minor_n}",
+            f"-X {pkg}.gitTreeState=clean",
+            f"-X {pkg}.buildDate=1970-01-01T00:00:00Z",
+        ]
     kube = [(name, module_dir(minor), f"k8s.io/kubernetes/cmd/{name}", stamp) for name in KUBE_COMMANDS]
     kwok_v = required_version(HERE / "kwok" / "go.mod", "sigs.k8s.io/kwok")
     kwok_stamp = [f"-X sigs.k8s.io/kwok/pkg/consts.Version={kwok_v.removeprefix('v')}"]
-    return kube + [("etcd", HERE / "etcd", "go.etcd.io/etcd/server/v3", []),
-                   ("kwok", HERE / "kwok", "sigs.k8s.io/kwok/cmd/kwok", kwok_stamp)]
+    return kube + [
+        ("etcd", HERE / "etcd", "go.etcd.io/etcd/server/v3", []),
+        ("kwok", HERE / "kwok", "sigs.k8s.io/kwok/cmd/kwok", kwok_stamp),
+    ]
 
 
 def go_binary() -> str:
     go = shutil.which("go")
     if not go:
-        raise BuildError("the cluster tier builds Kubernetes from Go modules and needs Go "
-                         f">= {'.'.join(map(str, GO_MIN))} on PATH; none found. Install Go "
-                         "(https://go.dev/doc/install) and make sure `go version` works.")
+        raise BuildError(
+            "the cluster tier builds Kubernetes from Go modules and needs Go "
+            f">= {'.'.join(map(str, GO_MIN))} on PATH; none found. Install Go "
+            "(https://go.dev/doc/install) and make sure `go version` works."
+        )
     out = subprocess.run([go, "version"], capture_output=True, text=True).stdout
     m = re.search(r"go(\d+)\.(\d+)", out)
     if not m or (int(m.group(1)), int(m.group(2))) < GO_MIN:
-        raise BuildError(f"`go version` says {out.strip()!r}; the pinned modules need Go "
-                         f">= {'.'.join(map(str, GO_MIN))}: install a newer Go")
+        raise BuildError(
+            f"`go version` says {out.strip()!r}; the pinned modules need Go >= {'.'.join(map(str, GO_MIN))}: install a newer Go"
+        )
     return go
 
 
@@ -114,11 +125,16 @@ def stamp_of(minor: str, go_version: str) -> str:
 
 def explain_failure(output: str, what: str) -> str:
     tail = "\n".join(output.strip().splitlines()[-25:])
-    if re.search(r"proxy\.golang\.org|dial tcp|i/o timeout|403 Forbidden|404 Not Found|"
-                 r"verifying .*: checksum mismatch|reading .*\.(zip|mod)", output):
-        hint = (f"a module download failed while building {what}: the go command fetches the pinned "
-                f"modules from the Go module proxy (GOPROXY={os.environ.get('GOPROXY') or 'default'}); "
-                "check that it is reachable, or that the pinned version is still served")
+    if re.search(
+        r"proxy\.golang\.org|dial tcp|i/o timeout|403 Forbidden|404 Not Found|"
+        r"verifying .*: checksum mismatch|reading .*\.(zip|mod)",
+        output,
+    ):
+        hint = (
+            f"a module download failed while building {what}: the go command fetches the pinned "
+            f"modules from the Go module proxy (GOPROXY={os.environ.get('GOPROXY') or 'default'}); "
+            "check that it is reachable, or that the pinned version is still served"
+        )
     else:
         hint = f"`go build` of {what} failed"
     return f"{hint}. Last lines of its output:\n{tail}"
@@ -132,8 +148,7 @@ def build(minor: str, *, force: bool = False, log=print) -> Path:
     stamp = stamp_of(minor, go_version)
     stamp_file = out / ".stamp"
     parts = components(minor)
-    if not force and stamp_file.is_file() and stamp_file.read_text() == stamp \
-            and all((out / name).is_file() for name, *_ in parts):
+    if not force and stamp_file.is_file() and stamp_file.read_text() == stamp and all((out / name).is_file() for name, *_ in parts):
         log(f"k8s {kube_version(minor)}: up to date in {out.relative_to(ROOT)}")
         return out
     out.mkdir(parents=True, exist_ok=True)
@@ -141,8 +156,7 @@ def build(minor: str, *, force: bool = False, log=print) -> Path:
     env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=readonly"}
     for name, folder, pkg, flags in parts:
         start = time.monotonic()
-        argv = [go, "build", "-trimpath", "-ldflags", " ".join(["-s", "-w", *flags]),
-                "-o", str(out / name), pkg]
+        argv = [go, "build", "-trimpath", "-ldflags", " ".join(["-s", "-w", *flags]), "-o", str(out / name), pkg]
         proc = subprocess.run(argv, cwd=folder, env=env, capture_output=True, text=True)
         if proc.returncode:
             raise BuildError(explain_failure(proc.stdout + proc.stderr, f"{name} ({folder.relative_to(ROOT)})"))
@@ -153,8 +167,13 @@ def build(minor: str, *, force: bool = False, log=print) -> Path:
 
 def versions(folder: Path) -> dict[str, str]:
     """What each built binary says of its own version."""
-    asks = {"kube-apiserver": ["--version"], "kube-controller-manager": ["--version"],
-            "kube-scheduler": ["--version"], "etcd": ["--version"], "kwok": ["--version"]}
+    asks = {
+        "kube-apiserver": ["--version"],
+        "kube-controller-manager": ["--version"],
+        "kube-scheduler": ["--version"],
+        "etcd": ["--version"],
+        "kwok": ["--version"],
+    }
     out = {}
     for name, args in asks.items():
         proc = subprocess.run([str(folder / name), *args], capture_output=True, text=True)
@@ -165,8 +184,7 @@ def versions(folder: Path) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("minors", nargs="*", help=f"Kubernetes minors ({', '.join(MINORS)}, or all); "
-                                                  f"default {DEFAULT}")
+    parser.add_argument("minors", nargs="*", help=f"Kubernetes minors ({', '.join(MINORS)}, or all); default {DEFAULT}")
     parser.add_argument("--force", action="store_true", help="rebuild even when the stamp matches")
     parser.add_argument("--print-dir", action="store_true", help="only print the binaries' folder")
     args = parser.parse_args(argv)

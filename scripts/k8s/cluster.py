@@ -17,6 +17,7 @@ kwok, started directly with the flags envtest and kwokctl use, on loopback only.
 The cluster tier's pytest fixture (tests/cluster/conftest.py) uses ControlPlane directly.
 KEEP_CLUSTER_DIR=1 keeps the temp dir (logs, etcd data, kubeconfig) after the stop.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -73,39 +74,58 @@ def node_objects(spec: dict) -> list[dict]:
     out = []
     for n in spec["nodes"]:
         capacity = {"cpu": str(n["cpu"]), "memory": str(n["memory"]), "pods": "110"}
-        labels = {"kubernetes.io/hostname": n["name"], "kubernetes.io/os": "linux",
-                  "kubernetes.io/arch": "amd64", "type": "kwok"}
+        labels = {"kubernetes.io/hostname": n["name"], "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64", "type": "kwok"}
         if n["gpus"]:
             capacity["nvidia.com/gpu"] = str(n["gpus"])
-            labels |= {"nvidia.com/gpu.product": n["product"], "nvidia.com/gpu.count": str(n["gpus"]),
-                       "nvidia.com/gpu.memory": str(n["gpuMemoryMiB"])}
-        out.append({"apiVersion": "v1", "kind": "Node",
-                    "metadata": {"name": n["name"], "labels": labels, "annotations": {FAKE_NODE[0]: FAKE_NODE[1]}},
-                    "status": {"capacity": capacity, "allocatable": capacity}})
+            labels |= {
+                "nvidia.com/gpu.product": n["product"],
+                "nvidia.com/gpu.count": str(n["gpus"]),
+                "nvidia.com/gpu.memory": str(n["gpuMemoryMiB"]),
+            }
+        out.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {"name": n["name"], "labels": labels, "annotations": {FAKE_NODE[0]: FAKE_NODE[1]}},
+                "status": {"capacity": capacity, "allocatable": capacity},
+            }
+        )
     return out
 
 
 def storage_objects(pool: int = PV_POOL, size: str = PV_SIZE) -> list[dict]:
     """The default StorageClass and its pool of PersistentVolumes (bound by the PV controller
     like any statically provisioned volume; Retain, so a released one is never reused)."""
-    sc = {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
-          "metadata": {"name": STORAGE_CLASS,
-                       "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
-          "provisioner": "kubernetes.io/no-provisioner", "volumeBindingMode": "Immediate",
-          "reclaimPolicy": "Retain"}
-    pvs = [{"apiVersion": "v1", "kind": "PersistentVolume",
+    sc = {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {"name": STORAGE_CLASS, "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+        "provisioner": "kubernetes.io/no-provisioner",
+        "volumeBindingMode": "Immediate",
+        "reclaimPolicy": "Retain",
+    }
+    pvs = [
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
             "metadata": {"name": f"pool-{i:03d}", "labels": {"pool": "kwok"}},
-            "spec": {"capacity": {"storage": size}, "accessModes": ["ReadWriteOnce", "ReadWriteMany"],
-                     "persistentVolumeReclaimPolicy": "Retain", "storageClassName": STORAGE_CLASS,
-                     "hostPath": {"path": f"/nonexistent/kwok-pool-{i:03d}"}}} for i in range(pool)]
+            "spec": {
+                "capacity": {"storage": size},
+                "accessModes": ["ReadWriteOnce", "ReadWriteMany"],
+                "persistentVolumeReclaimPolicy": "Retain",
+                "storageClassName": STORAGE_CLASS,
+                "hostPath": {"path": f"/nonexistent/kwok-pool-{i:03d}"},
+            },
+        }
+        for i in range(pool)
+    ]
     return [sc, *pvs]
 
 
 class ControlPlane:
     """One control plane; a context manager. `kubeconfig` is valid after start()."""
 
-    def __init__(self, minor: str = build.DEFAULT, workdir: str | None = None, log: Callable = print,
-                 kubectl: str | None = None):
+    def __init__(self, minor: str = build.DEFAULT, workdir: str | None = None, log: Callable = print, kubectl: str | None = None):
         self.minor = minor
         self.version = build.kube_version(minor)
         self.bin = build.bin_dir(minor)
@@ -127,14 +147,15 @@ class ControlPlane:
         self.stop()
 
     def start(self) -> Path:
-        missing = [n for n in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "kwok")
-                   if not (self.bin / n).is_file()]
+        missing = [
+            n for n in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "kwok") if not (self.bin / n).is_file()
+        ]
         if missing:
-            raise StartError(f"{', '.join(missing)} not built in {self.bin}: run `python scripts/k8s/build.py "
-                             f"{self.minor}` (or `make k8s`)")
+            raise StartError(
+                f"{', '.join(missing)} not built in {self.bin}: run `python scripts/k8s/build.py {self.minor}` (or `make k8s`)"
+            )
         if not shutil.which("openssl"):
-            raise StartError("openssl not found: the control plane's certificates are made with it "
-                             "(Debian: apt-get install openssl)")
+            raise StartError("openssl not found: the control plane's certificates are made with it (Debian: apt-get install openssl)")
         atexit.register(self.stop)
         started = time.monotonic()
         (self.dir / "logs").mkdir(parents=True, exist_ok=True)
@@ -149,8 +170,10 @@ class ControlPlane:
         except BaseException:
             self.stop()
             raise
-        self.log(f"k8s {self.version}: control plane up in {time.monotonic() - started:.1f}s "
-                 f"(https://127.0.0.1:{self.ports['apiserver']}, dir {self.dir})")
+        self.log(
+            f"k8s {self.version}: control plane up in {time.monotonic() - started:.1f}s "
+            f"(https://127.0.0.1:{self.ports['apiserver']}, dir {self.dir})"
+        )
         return self.kubeconfig
 
     def stop(self) -> None:
@@ -173,16 +196,19 @@ class ControlPlane:
 
     def logs(self, lines: int = 30) -> str:
         """The tail of every component's log (for a failure report)."""
-        return "\n".join(f"--- {name} (pid {p.pid}, {'running' if p.poll() is None else f'exit {p.returncode}'}) "
-                         f"---\n{log_tail(self.dir / 'logs' / f'{name}.log', lines)}"
-                         for name, p in self.procs.items())
+        return "\n".join(
+            f"--- {name} (pid {p.pid}, {'running' if p.poll() is None else f'exit {p.returncode}'}) "
+            f"---\n{log_tail(self.dir / 'logs' / f'{name}.log', lines)}"
+            for name, p in self.procs.items()
+        )
 
     # -- pieces --------------------------------------------------------------------------
     def _run(self, name: str, argv: list[str]) -> None:
         out = open(self.dir / "logs" / f"{name}.log", "wb")
         try:
-            self.procs[name] = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                                cwd=self.dir, start_new_session=True)
+            self.procs[name] = subprocess.Popen(
+                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.dir, start_new_session=True
+            )
         except OSError as e:
             raise StartError(f"{name} did not start: {e}") from e
         finally:
@@ -193,16 +219,19 @@ class ControlPlane:
         while time.monotonic() < deadline:
             proc = self.procs.get(name)
             if proc is not None and proc.poll() is not None:
-                raise StartError(f"{name} exited with {proc.returncode} before {what}; last lines of its log:\n"
-                                 f"{log_tail(self.dir / 'logs' / f'{name}.log')}")
+                raise StartError(
+                    f"{name} exited with {proc.returncode} before {what}; last lines of its log:\n"
+                    f"{log_tail(self.dir / 'logs' / f'{name}.log')}"
+                )
             try:
                 if ready():
                     return
             except Exception:  # noqa: BLE001 - not up yet
                 pass
             time.sleep(0.2)
-        raise StartError(f"{name}: {what} did not happen within {timeout:.0f}s; last lines of its log:\n"
-                         f"{log_tail(self.dir / 'logs' / f'{name}.log')}")
+        raise StartError(
+            f"{name}: {what} did not happen within {timeout:.0f}s; last lines of its log:\n{log_tail(self.dir / 'logs' / f'{name}.log')}"
+        )
 
     def _openssl(self, *args: str) -> None:
         proc = subprocess.run(["openssl", *args], cwd=self.dir / "pki", capture_output=True, text=True)
@@ -215,19 +244,49 @@ class ControlPlane:
         pki = self.dir / "pki"
         pki.mkdir()
         days = "7"
-        self._openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
-                      "-days", days, "-subj", "/CN=llf-kwok-ca")
+        self._openssl(
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            days,
+            "-subj",
+            "/CN=llf-kwok-ca",
+        )
         (pki / "server.ext").write_text(
             "subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,"
             "DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\n"
-            "extendedKeyUsage=serverAuth\n")
+            "extendedKeyUsage=serverAuth\n"
+        )
         (pki / "client.ext").write_text("extendedKeyUsage=clientAuth\n")
-        for name, subj, ext in (("apiserver", "/CN=kube-apiserver", "server.ext"),
-                                ("admin", "/O=system:masters/CN=kubernetes-admin", "client.ext")):
-            self._openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
-                          "-subj", subj)
-            self._openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-                          "-CAcreateserial", "-out", f"{name}.crt", "-days", days, "-extfile", ext)
+        for name, subj, ext in (
+            ("apiserver", "/CN=kube-apiserver", "server.ext"),
+            ("admin", "/O=system:masters/CN=kubernetes-admin", "client.ext"),
+        ):
+            self._openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", subj)
+            self._openssl(
+                "x509",
+                "-req",
+                "-in",
+                f"{name}.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                f"{name}.crt",
+                "-days",
+                days,
+                "-extfile",
+                ext,
+            )
         self._openssl("genrsa", "-out", "sa.key", "2048")
         self._openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub")
 
@@ -235,16 +294,36 @@ class ControlPlane:
         client, peer = free_port(), free_port()
         self.ports["etcd"] = client
         url = f"http://127.0.0.1:{client}"
-        self._run("etcd", [str(self.bin / "etcd"), "--name", "kwok", "--data-dir", str(self.dir / "etcd"),
-                           "--listen-client-urls", url, "--advertise-client-urls", url,
-                           "--listen-peer-urls", f"http://127.0.0.1:{peer}",
-                           "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
-                           "--initial-cluster", f"kwok=http://127.0.0.1:{peer}",
-                           "--listen-metrics-urls", "", "--unsafe-no-fsync", "--log-level", "warn"])
+        self._run(
+            "etcd",
+            [
+                str(self.bin / "etcd"),
+                "--name",
+                "kwok",
+                "--data-dir",
+                str(self.dir / "etcd"),
+                "--listen-client-urls",
+                url,
+                "--advertise-client-urls",
+                url,
+                "--listen-peer-urls",
+                f"http://127.0.0.1:{peer}",
+                "--initial-advertise-peer-urls",
+                f"http://127.0.0.1:{peer}",
+                "--initial-cluster",
+                f"kwok=http://127.0.0.1:{peer}",
+                "--listen-metrics-urls",
+                "",
+                "--unsafe-no-fsync",
+                "--log-level",
+                "warn",
+            ],
+        )
 
         def healthy() -> bool:
             with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
                 return json.load(r).get("health") == "true"
+
         self._wait("etcd", healthy, 30, f"answering on {url}/health")
 
     def _ssl(self) -> ssl.SSLContext:
@@ -257,81 +336,134 @@ class ControlPlane:
         port = free_port()
         self.ports["apiserver"] = port
         pki = self.dir / "pki"
-        self._run("kube-apiserver", [
-            str(self.bin / "kube-apiserver"),
-            f"--etcd-servers=http://127.0.0.1:{self.ports['etcd']}",
-            "--bind-address=127.0.0.1", f"--secure-port={port}", "--advertise-address=127.0.0.1",
-            f"--tls-cert-file={pki / 'apiserver.crt'}", f"--tls-private-key-file={pki / 'apiserver.key'}",
-            f"--client-ca-file={pki / 'ca.crt'}",
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            f"--service-account-key-file={pki / 'sa.pub'}", f"--service-account-signing-key-file={pki / 'sa.key'}",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--authorization-mode=Node,RBAC", "--allow-privileged=true",
-            # The `kubernetes` Service's endpoint would be 127.0.0.1, which EndpointSlices refuse.
-            "--endpoint-reconciler-type=none",
-            f"--cert-dir={pki}", "--profiling=false", "--v=1"])
+        self._run(
+            "kube-apiserver",
+            [
+                str(self.bin / "kube-apiserver"),
+                f"--etcd-servers=http://127.0.0.1:{self.ports['etcd']}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={port}",
+                "--advertise-address=127.0.0.1",
+                f"--tls-cert-file={pki / 'apiserver.crt'}",
+                f"--tls-private-key-file={pki / 'apiserver.key'}",
+                f"--client-ca-file={pki / 'ca.crt'}",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-account-key-file={pki / 'sa.pub'}",
+                f"--service-account-signing-key-file={pki / 'sa.key'}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--authorization-mode=Node,RBAC",
+                "--allow-privileged=true",
+                # The `kubernetes` Service's endpoint would be 127.0.0.1, which EndpointSlices refuse.
+                "--endpoint-reconciler-type=none",
+                f"--cert-dir={pki}",
+                "--profiling=false",
+                "--v=1",
+            ],
+        )
         url = f"https://127.0.0.1:{port}/readyz"
         ctx = self._ssl()
 
         def ready() -> bool:
             with urllib.request.urlopen(url, timeout=3, context=ctx) as r:
                 return r.status == 200
+
         self._wait("kube-apiserver", ready, 90, f"answering on {url}")
 
     def _write_kubeconfig(self) -> None:
         pki = self.dir / "pki"
         b64 = lambda name: base64.b64encode((pki / name).read_bytes()).decode()  # noqa: E731
-        cfg = {"apiVersion": "v1", "kind": "Config", "current-context": "kwok",
-               "clusters": [{"name": "kwok", "cluster": {"server": f"https://127.0.0.1:{self.ports['apiserver']}",
-                                                         "certificate-authority-data": b64("ca.crt")}}],
-               "users": [{"name": "admin", "user": {"client-certificate-data": b64("admin.crt"),
-                                                    "client-key-data": b64("admin.key")}}],
-               "contexts": [{"name": "kwok", "context": {"cluster": "kwok", "user": "admin"}}]}
+        cfg = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": "kwok",
+            "clusters": [
+                {
+                    "name": "kwok",
+                    "cluster": {"server": f"https://127.0.0.1:{self.ports['apiserver']}", "certificate-authority-data": b64("ca.crt")},
+                }
+            ],
+            "users": [{"name": "admin", "user": {"client-certificate-data": b64("admin.crt"), "client-key-data": b64("admin.key")}}],
+            "contexts": [{"name": "kwok", "context": {"cluster": "kwok", "user": "admin"}}],
+        }
         self.kubeconfig.write_text(yaml.safe_dump(cfg))
         self.kubeconfig.chmod(0o600)
 
     def _controllers(self) -> None:
         pki, kc = self.dir / "pki", str(self.kubeconfig)
-        self._run("kube-controller-manager", [
-            str(self.bin / "kube-controller-manager"), f"--kubeconfig={kc}",
-            "--bind-address=127.0.0.1", "--secure-port=0", "--leader-elect=true",
-            f"--service-account-private-key-file={pki / 'sa.key'}", f"--root-ca-file={pki / 'ca.crt'}",
-            "--use-service-account-credentials=false", "--controllers=*", "--v=1"])
-        self._run("kube-scheduler", [
-            str(self.bin / "kube-scheduler"), f"--kubeconfig={kc}",
-            "--bind-address=127.0.0.1", "--secure-port=0", "--leader-elect=true", "--v=1"])
+        self._run(
+            "kube-controller-manager",
+            [
+                str(self.bin / "kube-controller-manager"),
+                f"--kubeconfig={kc}",
+                "--bind-address=127.0.0.1",
+                "--secure-port=0",
+                "--leader-elect=true",
+                f"--service-account-private-key-file={pki / 'sa.key'}",
+                f"--root-ca-file={pki / 'ca.crt'}",
+                "--use-service-account-credentials=false",
+                "--controllers=*",
+                "--v=1",
+            ],
+        )
+        self._run(
+            "kube-scheduler",
+            [
+                str(self.bin / "kube-scheduler"),
+                f"--kubeconfig={kc}",
+                "--bind-address=127.0.0.1",
+                "--secure-port=0",
+                "--leader-elect=true",
+                "--v=1",
+            ],
+        )
         # Each holds its leader lease once it runs; the service-account controller then makes
         # the default ServiceAccount that admission requires of every pod.
         for name in ("kube-controller-manager", "kube-scheduler"):
-            self._wait(name, lambda n=name: self._kubectl_ok("get", "lease", "-n", "kube-system", n),
-                       60, "taking its leader lease")
-        self._wait("kube-controller-manager", lambda: self._kubectl_ok("get", "serviceaccount", "default"),
-                   60, "making the default ServiceAccount")
+            self._wait(name, lambda n=name: self._kubectl_ok("get", "lease", "-n", "kube-system", n), 60, "taking its leader lease")
+        self._wait(
+            "kube-controller-manager", lambda: self._kubectl_ok("get", "serviceaccount", "default"), 60, "making the default ServiceAccount"
+        )
 
     def _kwok(self) -> None:
-        self._run("kwok", [
-            str(self.bin / "kwok"), f"--kubeconfig={self.kubeconfig}", f"--config={KWOK_CONFIG}",
-            f"--manage-nodes-with-annotation-selector={FAKE_NODE[0]}={FAKE_NODE[1]}",
-            # Node and pod addresses are only written into status: nothing connects to them.
-            "--node-ip=127.0.0.1", "--server-address=",
-            # Node leases keep the controller-manager from marking the nodes NotReady.
-            "--node-lease-duration-seconds=40", "--v=INFO"])
+        self._run(
+            "kwok",
+            [
+                str(self.bin / "kwok"),
+                f"--kubeconfig={self.kubeconfig}",
+                f"--config={KWOK_CONFIG}",
+                f"--manage-nodes-with-annotation-selector={FAKE_NODE[0]}={FAKE_NODE[1]}",
+                # Node and pod addresses are only written into status: nothing connects to them.
+                "--node-ip=127.0.0.1",
+                "--server-address=",
+                # Node leases keep the controller-manager from marking the nodes NotReady.
+                "--node-lease-duration-seconds=40",
+                "--v=INFO",
+            ],
+        )
 
     def _objects(self) -> None:
         nodes = node_objects(yaml.safe_load(NODES_FILE.read_text()))
         docs = nodes + storage_objects()
-        proc = subprocess.run([self.kubectl, "--kubeconfig", str(self.kubeconfig), "create", "-f", "-"],
-                              input="\n---\n".join(yaml.safe_dump(d) for d in docs), capture_output=True, text=True)
+        proc = subprocess.run(
+            [self.kubectl, "--kubeconfig", str(self.kubeconfig), "create", "-f", "-"],
+            input="\n---\n".join(yaml.safe_dump(d) for d in docs),
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode:
             raise StartError(f"creating the nodes and volumes failed: {proc.stderr.strip()[-1500:]}")
         names = [n["metadata"]["name"] for n in nodes]
 
         def all_ready() -> bool:
             out = self._kubectl("get", "nodes", "-o", "json")
-            ready = {n["metadata"]["name"] for n in json.loads(out)["items"]
-                     for c in n.get("status", {}).get("conditions", [])
-                     if c["type"] == "Ready" and c["status"] == "True"}
+            ready = {
+                n["metadata"]["name"]
+                for n in json.loads(out)["items"]
+                for c in n.get("status", {}).get("conditions", [])
+                if c["type"] == "Ready" and c["status"] == "True"
+            }
             return set(names) <= ready
+
         self._wait("kwok", all_ready, 60, f"nodes {', '.join(names)} Ready")
 
     # -- kubectl ---------------------------------------------------------------------------
@@ -344,8 +476,9 @@ class ControlPlane:
         return found
 
     def _kubectl(self, *args: str) -> str:
-        return subprocess.run([self.kubectl, "--kubeconfig", str(self.kubeconfig), *args], capture_output=True,
-                              text=True, check=True, timeout=30).stdout
+        return subprocess.run(
+            [self.kubectl, "--kubeconfig", str(self.kubeconfig), *args], capture_output=True, text=True, check=True, timeout=30
+        ).stdout
 
     def _kubectl_ok(self, *args: str) -> bool:
         try:
@@ -360,8 +493,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("action", choices=["up"])
     parser.add_argument("--minor", default=os.environ.get("K8S_MINOR", build.DEFAULT), choices=build.MINORS)
     argv = sys.argv[1:] if argv is None else argv
-    command = argv[argv.index("--") + 1:] if "--" in argv else []
-    args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
+    command = argv[argv.index("--") + 1 :] if "--" in argv else []
+    args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
     args.command = command  # run with KUBECONFIG set, then stop
     plane = ControlPlane(args.minor)
     # Ctrl-C and SIGTERM end the run through stop(), which stops the PIDs this process started.

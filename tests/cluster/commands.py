@@ -11,6 +11,7 @@ Environment (all optional):
   CLUSTER_KUBECTL     kubectl to run (default: the pinned .tools/bin/kubectl, else PATH)
   CLUSTER_REQUIRED    1: an unreachable cluster fails the tier instead of skipping it
 """
+
 from __future__ import annotations
 
 import os
@@ -40,6 +41,7 @@ CI_SERVE = "values/ci-serve.yaml"
 
 # --- kubeconfig and skipping ---------------------------------------------------------------
 
+
 def kubeconfig_paths(option: str | None, env: Mapping[str, str]) -> list[str]:
     """The kubeconfig files the tier uses: pytest-helm-charts' --kubeconfig option, else
     $KUBECONFIG (a path list, as kubectl reads it). Empty: no cluster was named."""
@@ -57,8 +59,7 @@ def unavailable_reason(paths: Sequence[str], probe: Callable[[Sequence[str]], ob
     """Why the cluster tier cannot run (one line), or None when the API server answers.
     `probe` asks the API server something cheap and raises when it does not answer."""
     if not paths:
-        return ("cluster tier: KUBECONFIG is not set "
-                "(scripts/kind_e2e.sh makes a kind cluster and runs it)")
+        return "cluster tier: KUBECONFIG is not set (scripts/kind_e2e.sh makes a kind cluster and runs it)"
     missing = [p for p in paths if not Path(p).expanduser().is_file()]
     if len(missing) == len(paths):
         return f"cluster tier: KUBECONFIG={os.pathsep.join(paths)} names no existing file"
@@ -67,8 +68,9 @@ def unavailable_reason(paths: Sequence[str], probe: Callable[[Sequence[str]], ob
     except Exception as e:  # noqa: BLE001 - any failure to answer means: no cluster
         cause = e.reason if isinstance(getattr(e, "reason", None), BaseException) else e  # urllib3 wraps it
         text = re.sub(r"^<[^>]* object at 0x[0-9a-f]+>: ", "", str(cause))
-        return one_line(f"cluster tier: the API server of KUBECONFIG={os.pathsep.join(paths)} "
-                        f"does not answer ({type(cause).__name__}: {text})", 240)
+        return one_line(
+            f"cluster tier: the API server of KUBECONFIG={os.pathsep.join(paths)} does not answer ({type(cause).__name__}: {text})", 240
+        )
     return None
 
 
@@ -79,6 +81,7 @@ def required(env: Mapping[str, str]) -> bool:
 
 # --- tools ---------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Tools:
     """The binaries and kubeconfig every command of the tier uses."""
@@ -88,11 +91,11 @@ class Tools:
     kubeconfig: str
     helm_major: str = "3"
 
-    def run(self, argv: Sequence[str], *, input: str | None = None, check: bool = True,
-            timeout: float = 900) -> subprocess.CompletedProcess:
+    def run(
+        self, argv: Sequence[str], *, input: str | None = None, check: bool = True, timeout: float = 900
+    ) -> subprocess.CompletedProcess:
         """Run a command; a failure raises AssertionError with the command and its output."""
-        proc = subprocess.run(list(argv), input=input, capture_output=True, text=True, timeout=timeout,
-                              cwd=ROOT)
+        proc = subprocess.run(list(argv), input=input, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
         if check and proc.returncode != 0:
             raise AssertionError(format_failure(argv, proc.returncode, proc.stdout, proc.stderr))
         return proc
@@ -143,6 +146,7 @@ def release_name(*parts: str) -> str:
 
 # --- helm ----------------------------------------------------------------------------------
 
+
 def values_args(values: Iterable[str] = (), sets: Iterable[str] = (), set_json: Iterable[str] = ()) -> list[str]:
     """-f / --set / --set-json arguments. Numbers that are not integers must go through
     --set-json: Helm's --set keeps 2e-5 a string, which the values schema rejects."""
@@ -163,9 +167,17 @@ def _helm(tools: Tools, *args: str, namespace: str | None = None) -> list[str]:
     return argv
 
 
-def helm_install(tools: Tools, release: str, namespace: str, *, values: Iterable[str] = (),
-                 sets: Iterable[str] = (), set_json: Iterable[str] = (), dry_run: str | None = None,
-                 timeout: str = "10m") -> list[str]:
+def helm_install(
+    tools: Tools,
+    release: str,
+    namespace: str,
+    *,
+    values: Iterable[str] = (),
+    sets: Iterable[str] = (),
+    set_json: Iterable[str] = (),
+    dry_run: str | None = None,
+    timeout: str = "10m",
+) -> list[str]:
     """`helm install` of the chart; dry_run="server" checks it against the API server and
     creates nothing. No --wait: the tier waits itself, with messages that say why not."""
     if dry_run not in (None, "server"):
@@ -177,12 +189,19 @@ def helm_install(tools: Tools, release: str, namespace: str, *, values: Iterable
     return argv
 
 
-def helm_upgrade(tools: Tools, release: str, namespace: str, *, values: Iterable[str] = (),
-                 sets: Iterable[str] = (), set_json: Iterable[str] = (), timeout: str = "10m") -> list[str]:
+def helm_upgrade(
+    tools: Tools,
+    release: str,
+    namespace: str,
+    *,
+    values: Iterable[str] = (),
+    sets: Iterable[str] = (),
+    set_json: Iterable[str] = (),
+    timeout: str = "10m",
+) -> list[str]:
     """`helm upgrade` with the given values only (no --reuse-values: what the test says is
     what the release gets)."""
-    return _helm(tools, "upgrade", release, str(ROOT), namespace=namespace) + values_args(
-        values, sets, set_json) + ["--timeout", timeout]
+    return _helm(tools, "upgrade", release, str(ROOT), namespace=namespace) + values_args(values, sets, set_json) + ["--timeout", timeout]
 
 
 def helm_rollback(tools: Tools, release: str, namespace: str, revision: int, timeout: str = "10m") -> list[str]:
@@ -192,8 +211,7 @@ def helm_rollback(tools: Tools, release: str, namespace: str, revision: int, tim
 def helm_uninstall(tools: Tools, release: str, namespace: str, timeout: str = "10m", wait: bool = True) -> list[str]:
     """`helm uninstall --wait`: returns once the release's objects are gone (bare --wait is a
     boolean in Helm 3 and the "watcher" strategy in Helm 4)."""
-    return _helm(tools, "uninstall", release, namespace=namespace) + (["--wait"] if wait else []) + [
-        "--timeout", timeout]
+    return _helm(tools, "uninstall", release, namespace=namespace) + (["--wait"] if wait else []) + ["--timeout", timeout]
 
 
 def helm_status(tools: Tools, release: str, namespace: str) -> list[str]:
@@ -209,20 +227,20 @@ def helm_history(tools: Tools, release: str, namespace: str) -> list[str]:
     return _helm(tools, "history", release, namespace=namespace) + ["--output", "json"]
 
 
-def helm_template(tools: Tools, release: str, namespace: str, *, values: Iterable[str] = (),
-                  sets: Iterable[str] = (), set_json: Iterable[str] = ()) -> list[str]:
+def helm_template(
+    tools: Tools, release: str, namespace: str, *, values: Iterable[str] = (), sets: Iterable[str] = (), set_json: Iterable[str] = ()
+) -> list[str]:
     """What an install with the same arguments creates, rendered locally (no cluster)."""
-    return [tools.helm, "template", release, str(ROOT), "--namespace", namespace] + values_args(
-        values, sets, set_json)
+    return [tools.helm, "template", release, str(ROOT), "--namespace", namespace] + values_args(values, sets, set_json)
 
 
 # --- kubectl -------------------------------------------------------------------------------
 
+
 def kubectl_apply_server_side(tools: Tools, files: Iterable[Path | str]) -> list[str]:
     """Server-side apply (the CRDs are too large for the last-applied annotation of a
     client-side apply) under the tier's own field manager, without --force-conflicts."""
-    argv = [tools.kubectl, "--kubeconfig", tools.kubeconfig, "apply", "--server-side",
-            f"--field-manager={FIELD_MANAGER}"]
+    argv = [tools.kubectl, "--kubeconfig", tools.kubeconfig, "apply", "--server-side", f"--field-manager={FIELD_MANAGER}"]
     for f in files:
         argv += ["-f", str(f)]
     return argv
@@ -231,27 +249,69 @@ def kubectl_apply_server_side(tools: Tools, files: Iterable[Path | str]) -> list
 def kubectl_create_dry_run(tools: Tools, namespace: str) -> list[str]:
     """Send a manifest on stdin to the API server as a server-side dry run with strict field
     validation: admission, defaulting and the CRD schemas judge every object, nothing is kept."""
-    return [tools.kubectl, "--kubeconfig", tools.kubeconfig, "create", "--namespace", namespace,
-            "--dry-run=server", "--validate=strict", "-f", "-"]
+    return [
+        tools.kubectl,
+        "--kubeconfig",
+        tools.kubeconfig,
+        "create",
+        "--namespace",
+        namespace,
+        "--dry-run=server",
+        "--validate=strict",
+        "-f",
+        "-",
+    ]
 
 
 def kubectl_apply_manifest(tools: Tools, namespace: str, field_manager: str) -> list[str]:
     """Server-side apply of a manifest on stdin (as a GitOps controller syncs a rendered
     folder), printing what the server kept as a JSON list."""
-    return [tools.kubectl, "--kubeconfig", tools.kubeconfig, "apply", "--namespace", namespace, "--server-side",
-            f"--field-manager={field_manager}", "--validate=strict", "--output=json", "--show-managed-fields",
-            "-f", "-"]
+    return [
+        tools.kubectl,
+        "--kubeconfig",
+        tools.kubeconfig,
+        "apply",
+        "--namespace",
+        namespace,
+        "--server-side",
+        f"--field-manager={field_manager}",
+        "--validate=strict",
+        "--output=json",
+        "--show-managed-fields",
+        "-f",
+        "-",
+    ]
 
 
 def kubectl_diff_manifest(tools: Tools, namespace: str, field_manager: str) -> list[str]:
     """What a server-side apply of the manifest on stdin would change (exit 0: nothing)."""
-    return [tools.kubectl, "--kubeconfig", tools.kubeconfig, "diff", "--namespace", namespace, "--server-side",
-            f"--field-manager={field_manager}", "-f", "-"]
+    return [
+        tools.kubectl,
+        "--kubeconfig",
+        tools.kubeconfig,
+        "diff",
+        "--namespace",
+        namespace,
+        "--server-side",
+        f"--field-manager={field_manager}",
+        "-f",
+        "-",
+    ]
 
 
 def kubectl_delete_manifest(tools: Tools, namespace: str) -> list[str]:
-    return [tools.kubectl, "--kubeconfig", tools.kubeconfig, "delete", "--namespace", namespace,
-            "--ignore-not-found", "--wait=false", "-f", "-"]
+    return [
+        tools.kubectl,
+        "--kubeconfig",
+        tools.kubeconfig,
+        "delete",
+        "--namespace",
+        namespace,
+        "--ignore-not-found",
+        "--wait=false",
+        "-f",
+        "-",
+    ]
 
 
 def kubectl_flatten(kubectl: str) -> list[str]:
@@ -260,6 +320,7 @@ def kubectl_flatten(kubectl: str) -> list[str]:
 
 
 # --- CRDs ----------------------------------------------------------------------------------
+
 
 def crd_plan(ours: Sequence[dict], live: Mapping[str, dict | None]) -> tuple[list[str], dict[str, str]]:
     """Which of our CRDs to apply (absent, or applied by this repo before), and which to leave
@@ -271,6 +332,5 @@ def crd_plan(ours: Sequence[dict], live: Mapping[str, dict | None]) -> tuple[lis
         if have is None or GENERATED_BY in ((have.get("metadata") or {}).get("annotations") or {}):
             apply.append(name)
         else:
-            keep[name] = (f"{name} is installed and was not generated by this repo "
-                          f"(no {GENERATED_BY} annotation); left as it is")
+            keep[name] = f"{name} is installed and was not generated by this repo (no {GENERATED_BY} annotation); left as it is"
     return apply, keep

@@ -12,6 +12,7 @@ into a failure, so a cluster run can never pass by skipping. Tests marked `kubel
 containers that really run (kind, T9k): on kwok's nodes they skip, saying so. The offline tests
 of this folder (test_*_offline.py) are not marked and run everywhere.
 """
+
 from __future__ import annotations
 
 import os
@@ -107,12 +108,16 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def kwok_reason(config: pytest.Config) -> str | None:
     """Why tests that need the local control plane's simulated nodes cannot run, or None."""
     if "kwok" not in _REASON:
-        want = {n["metadata"]["name"] for n in local_cluster.node_objects(
-            yaml.safe_load(local_cluster.NODES_FILE.read_text()))}
+        want = {n["metadata"]["name"] for n in local_cluster.node_objects(yaml.safe_load(local_cluster.NODES_FILE.read_text()))}
         have = {n["metadata"]["name"] for n in Kube(cluster_paths(config)).nodes()}
-        _REASON["kwok"] = None if want <= have else (
-            "needs the simulated GPU nodes of scripts/k8s/nodes.yaml, whose pods exit 0 at once "
-            "(the local control plane); this cluster lacks " + ", ".join(sorted(want - have)))
+        _REASON["kwok"] = (
+            None
+            if want <= have
+            else (
+                "needs the simulated GPU nodes of scripts/k8s/nodes.yaml, whose pods exit 0 at once "
+                "(the local control plane); this cluster lacks " + ", ".join(sorted(want - have))
+            )
+        )
     return _REASON["kwok"]
 
 
@@ -121,11 +126,12 @@ def kubelet_reason(config: pytest.Config) -> str | None:
     if "kubelet" not in _REASON:
         kube = Kube(cluster_paths(config))
         key, fake = local_cluster.FAKE_NODE
-        real = [n["metadata"]["name"] for n in kube.nodes()
-                if (n["metadata"].get("annotations") or {}).get(key) != fake]
-        _REASON["kubelet"] = None if real else (
-            "needs containers that really run (kind: scripts/kind_e2e.sh, or a T9k cluster); "
-            "every node here is simulated by kwok")
+        real = [n["metadata"]["name"] for n in kube.nodes() if (n["metadata"].get("annotations") or {}).get(key) != fake]
+        _REASON["kubelet"] = (
+            None
+            if real
+            else ("needs containers that really run (kind: scripts/kind_e2e.sh, or a T9k cluster); every node here is simulated by kwok")
+        )
     return _REASON["kubelet"]
 
 
@@ -142,8 +148,13 @@ def kube_config(kubeconfig_paths: list[str], tmp_path_factory: pytest.TempPathFa
     if len(existing) == 1:
         return str(Path(existing[0]).expanduser())
     kubectl = commands.kubectl_path(os.environ)
-    out = subprocess.run(commands.kubectl_flatten(kubectl), capture_output=True, text=True, check=True,
-                         env={**os.environ, "KUBECONFIG": os.pathsep.join(existing)}).stdout
+    out = subprocess.run(
+        commands.kubectl_flatten(kubectl),
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "KUBECONFIG": os.pathsep.join(existing)},
+    ).stdout
     path = tmp_path_factory.mktemp("kubeconfig") / "config"
     path.write_text(out)
     path.chmod(0o600)
@@ -156,8 +167,7 @@ def tools(kube_config: str) -> commands.Tools:
     from chartkit.helm import helm_path
 
     major = commands.helm_major(os.environ)
-    return commands.Tools(helm=str(helm_path(major)), kubectl=commands.kubectl_path(os.environ),
-                          kubeconfig=kube_config, helm_major=major)
+    return commands.Tools(helm=str(helm_path(major)), kubectl=commands.kubectl_path(os.environ), kubeconfig=kube_config, helm_major=major)
 
 
 @pytest.fixture(scope="session")
@@ -165,8 +175,9 @@ def tools_of(kube_config: str):
     """major -> Tools with that pinned Helm (for tests that run both majors in one session)."""
     from chartkit.helm import helm_path
 
-    return lambda major: commands.Tools(helm=str(helm_path(major)), kubectl=commands.kubectl_path(os.environ),
-                                        kubeconfig=kube_config, helm_major=major)
+    return lambda major: commands.Tools(
+        helm=str(helm_path(major)), kubectl=commands.kubectl_path(os.environ), kubeconfig=kube_config, helm_major=major
+    )
 
 
 @pytest.fixture(scope="session")
@@ -180,18 +191,21 @@ def crds(tools: commands.Tools, kube: Kube) -> list[str]:
     established. A CRD someone else installed (a real T9k cluster) is used as it is."""
     missing = [str(p.relative_to(commands.ROOT)) for p in commands.CRD_FILES if not p.is_file()]
     if missing:
-        pytest.fail(f"cluster tier: {', '.join(missing)} missing; generate them (scripts/gen_crds.py)",
-                    pytrace=False)
+        pytest.fail(f"cluster tier: {', '.join(missing)} missing; generate them (scripts/gen_crds.py)", pytrace=False)
     docs = {yaml.safe_load(p.read_text())["metadata"]["name"]: p for p in commands.CRD_FILES}
-    apply, keep = commands.crd_plan([yaml.safe_load(p.read_text()) for p in docs.values()],
-                                    {name: kube.crd(name) for name in docs})
+    apply, keep = commands.crd_plan([yaml.safe_load(p.read_text()) for p in docs.values()], {name: kube.crd(name) for name in docs})
     for reason in keep.values():
         print(f"cluster tier: {reason}")
     if apply:
         tools.run(commands.kubectl_apply_server_side(tools, [docs[n] for n in apply]))
     names = list(docs)
-    waits.wait_for(lambda: [c for c in (kube.crd(n) for n in names) if c], waits.crd_state,
-                   what="T9k CustomResourceDefinitions", count=len(names), timeout=120)
+    waits.wait_for(
+        lambda: [c for c in (kube.crd(n) for n in names) if c],
+        waits.crd_state,
+        what="T9k CustomResourceDefinitions",
+        count=len(names),
+        timeout=120,
+    )
     return names
 
 

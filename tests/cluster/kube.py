@@ -5,6 +5,7 @@ Reads return the objects as the API server writes them (camelCase keys, timestam
 strings), so the predicates of waits.py and the comparison below see the same shape offline
 and against a cluster. A missing object is None (or an empty list), never an exception.
 """
+
 from __future__ import annotations
 
 import os
@@ -44,11 +45,15 @@ def diff(expected: Any, actual: Any, path: str = "", *, exact: bool = False) -> 
         return out
     if expected == actual and type(expected) is type(actual):
         return []
-    if isinstance(expected, (int, float)) and not isinstance(expected, bool) and isinstance(actual, str) \
-            and str(expected) == actual:
+    if isinstance(expected, (int, float)) and not isinstance(expected, bool) and isinstance(actual, str) and str(expected) == actual:
         return []
-    if isinstance(expected, (int, float)) and isinstance(actual, (int, float)) \
-            and not isinstance(expected, bool) and not isinstance(actual, bool) and expected == actual:
+    if (
+        isinstance(expected, (int, float))
+        and isinstance(actual, (int, float))
+        and not isinstance(expected, bool)
+        and not isinstance(actual, bool)
+        and expected == actual
+    ):
         return []
     return [f"{where}: expected {_short(expected)}, found {_short(actual)}"]
 
@@ -68,16 +73,19 @@ def render(tools, release: str, namespace: str, **args) -> list[dict]:
     return [d for d in yaml.safe_load_all(out) if d]
 
 
-HAND_MADE_PVC = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "llama-factory"},
-                 "spec": {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "100Gi"}}}}
+HAND_MADE_PVC = {
+    "apiVersion": "v1",
+    "kind": "PersistentVolumeClaim",
+    "metadata": {"name": "llama-factory"},
+    "spec": {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "100Gi"}}},
+}
 
 
 def create_pvc(tools, namespace: str) -> None:
     """The workspace PVC made by hand, as the original example's README had users do."""
     import yaml
 
-    tools.run([tools.kubectl, "--kubeconfig", tools.kubeconfig, "create", "-n", namespace, "-f", "-"],
-              input=yaml.safe_dump(HAND_MADE_PVC))
+    tools.run([tools.kubectl, "--kubeconfig", tools.kubeconfig, "create", "-n", namespace, "-f", "-"], input=yaml.safe_dump(HAND_MADE_PVC))
 
 
 def by_kind(objects: Sequence[dict], kind: str) -> list[dict]:
@@ -97,8 +105,7 @@ class Kube:
         from kubernetes import client, config
 
         cfg = client.Configuration()
-        config.load_kube_config(config_file=os.pathsep.join(kubeconfig_paths), client_configuration=cfg,
-                                persist_config=False)
+        config.load_kube_config(config_file=os.pathsep.join(kubeconfig_paths), client_configuration=cfg, persist_config=False)
         cfg.retries = 1
         self._client = client
         self.api = client.ApiClient(cfg)
@@ -158,15 +165,13 @@ class Kube:
 
     def endpoint_slices(self, ns: str, label_selector: str = "") -> list[dict]:
         discovery = self._client.DiscoveryV1Api(self.api)
-        return self._list(discovery.list_namespaced_endpoint_slice, ns, kind="EndpointSlice",
-                          label_selector=label_selector)
+        return self._list(discovery.list_namespaced_endpoint_slice, ns, kind="EndpointSlice", label_selector=label_selector)
 
     def configmap(self, ns: str, name: str) -> dict | None:
         return self._get(self.core.read_namespaced_config_map, name, ns, kind="ConfigMap")
 
     def pvc(self, ns: str, name: str) -> dict | None:
-        return self._get(self.core.read_namespaced_persistent_volume_claim, name, ns,
-                         kind="PersistentVolumeClaim")
+        return self._get(self.core.read_namespaced_persistent_volume_claim, name, ns, kind="PersistentVolumeClaim")
 
     def events(self, ns: str) -> list[dict]:
         return self._list(self.core.list_namespaced_event, ns, kind="Event")
@@ -181,8 +186,7 @@ class Kube:
     def custom(self, ns: str, api_version: str, plural: str, name: str) -> dict | None:
         group, version = api_version.split("/")
         try:
-            return self.crs.get_namespaced_custom_object(group, version, ns, plural, name,
-                                                            _request_timeout=self.timeout)
+            return self.crs.get_namespaced_custom_object(group, version, ns, plural, name, _request_timeout=self.timeout)
         except self._client.ApiException as e:
             if e.status == 404:
                 return None
@@ -190,6 +194,7 @@ class Kube:
 
     def customs(self, ns: str, api_version: str, plural: str, label_selector: str) -> list[dict]:
         group, version = api_version.split("/")
-        out = self.crs.list_namespaced_custom_object(group, version, ns, plural, label_selector=label_selector,
-                                                        _request_timeout=self.timeout)
+        out = self.crs.list_namespaced_custom_object(
+            group, version, ns, plural, label_selector=label_selector, _request_timeout=self.timeout
+        )
         return list(out.get("items") or [])

@@ -3,6 +3,7 @@ render alike with Helm 3 and 4, pass the Kubernetes schemas, request no GPU and 
 runner, and the serve overlay serves what the workspace overlay downloads.
 
 Not marked `cluster`: runs everywhere."""
+
 from __future__ import annotations
 
 import json
@@ -81,8 +82,7 @@ def test_second_workspace_release_reuses_the_claim():
     objects = render(commands.CI_WORKSPACE, sets=("storage.existingClaim=llama-factory", "notebook.enabled=false"))
     assert {o["kind"] for o in objects} == {"ConfigMap", "Job"}
     (job,) = [o for o in objects if o["kind"] == "Job"]
-    claims = [v["persistentVolumeClaim"]["claimName"] for v in job["spec"]["template"]["spec"]["volumes"]
-              if "persistentVolumeClaim" in v]
+    claims = [v["persistentVolumeClaim"]["claimName"] for v in job["spec"]["template"]["spec"]["volumes"] if "persistentVolumeClaim" in v]
     assert claims == ["llama-factory"]
 
 

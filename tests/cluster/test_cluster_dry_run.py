@@ -9,6 +9,7 @@ defaulting, built-in validation and the CRDs' openAPIV3Schema judge every object
 unknown field is an error, not a silently pruned key. Then the release is installed for real
 and uninstalled.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,7 @@ pytestmark = pytest.mark.cluster
 CASES = [(m, p, s) for m in commands.HELM_MAJORS for p in presets() for s in STAGES]
 
 
-@pytest.mark.parametrize("major,preset,stage", CASES,
-                         ids=[f"helm{m}-{p.removesuffix('.yaml')}-{s}" for m, p, s in CASES])
+@pytest.mark.parametrize("major,preset,stage", CASES, ids=[f"helm{m}-{p.removesuffix('.yaml')}-{s}" for m, p, s in CASES])
 def test_every_preset_and_stage_is_accepted_by_the_api_server(tools_of, namespace, major, preset, stage):
     tools = tools_of(major)
     release = commands.release_name(f"dry{major}", preset, stage)
@@ -42,5 +42,6 @@ def test_every_preset_and_stage_is_accepted_by_the_api_server(tools_of, namespac
     assert status["info"]["status"] == "deployed", status["info"]
     tools.run(commands.helm_uninstall(tools, release, namespace, wait=False))
     for pvc in (o for o in objects if o["kind"] == "PersistentVolumeClaim"):
-        tools.run([tools.kubectl, "--kubeconfig", tools.kubeconfig, "delete", "pvc", "-n", namespace,
-                   pvc["metadata"]["name"], "--wait=false"])
+        tools.run(
+            [tools.kubectl, "--kubeconfig", tools.kubeconfig, "delete", "pvc", "-n", namespace, pvc["metadata"]["name"], "--wait=false"]
+        )

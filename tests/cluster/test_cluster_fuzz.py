@@ -10,6 +10,7 @@ refuses this" that the server accepts is a false alarm of the imitation.
 
 CLUSTER_FUZZ_EXAMPLES (default 12: each takes about 3 s) examples per run, the same ones every run (derandomized).
 """
+
 from __future__ import annotations
 
 import json
@@ -35,9 +36,19 @@ def server_verdict(tools, namespace: str, objects: list[dict]) -> str | None:
     return None if proc.returncode == 0 else (proc.stderr or proc.stdout).strip()
 
 
-@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large,
-                                 HealthCheck.large_base_example, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.data_too_large,
+        HealthCheck.large_base_example,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
 @given(ex=fuzz.example())
 def test_offline_oracle_agrees_with_the_api_server(tools, namespace, ex):
     note(ex.command("3"))
@@ -50,6 +61,9 @@ def test_offline_oracle_agrees_with_the_api_server(tools, namespace, ex):
     if server and not res.problems:
         pytest.fail(f"the API server refuses what every offline tier passed:\n{server}\n{ex.command('3')}")
     if offline and not server:
-        pytest.fail("apiserver_problems says the API server refuses this, and it accepts it:\n"
-                    + "\n".join(p.message for p in offline) + f"\n{ex.command('3')}")
+        pytest.fail(
+            "apiserver_problems says the API server refuses this, and it accepts it:\n"
+            + "\n".join(p.message for p in offline)
+            + f"\n{ex.command('3')}"
+        )
     del others

@@ -11,6 +11,7 @@ On kwok's simulated nodes no container runs: what the programs print and answer 
 download's log, vLLM's completion, "nothing to do" on the second download) is checked by
 the tests marked `kubelet`, which need kind or a T9k cluster.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,7 +31,6 @@ DOWNLOAD_TIMEOUT = 1800
 SERVE_TIMEOUT = 1500
 
 
-
 def pod_logs(kube, ns, label_selector: str, tail: int = 80) -> str:
     out = []
     for pod in kube.pods(ns, label_selector):
@@ -47,11 +47,16 @@ def wait_download(kube, ns: str, release: str, timeout: float) -> dict:
     """The release's download Job, once it succeeded (fails fast when it fails)."""
     sel = selector(release, "workspace")
     (job,) = waits.wait_for(
-        lambda: kube.jobs(ns, sel), waits.job_state, what=f"download Job of release {release}", count=1,
-        timeout=timeout, interval=5,
+        lambda: kube.jobs(ns, sel),
+        waits.job_state,
+        what=f"download Job of release {release}",
+        count=1,
+        timeout=timeout,
+        interval=5,
         problems=lambda: [p for p in map(waits.pod_problem, kube.pods(ns, sel)) if p],
         events=lambda: waits.related_events(kube.events(ns), [j["metadata"]["name"] for j in kube.jobs(ns, sel)]),
-        extra=lambda: pod_logs(kube, ns, sel))
+        extra=lambda: pod_logs(kube, ns, sel),
+    )
     return job
 
 
@@ -81,8 +86,7 @@ def test_workspace_makes_a_kept_pvc_and_the_rendered_objects(tools, kube, namesp
     problems += [f"ConfigMap data{d}" for d in diff(cm["data"], (live_cm or {}).get("data"), exact=True)]
     (job,) = by_kind(rendered, "Job")
     assert workspace["metadata"]["name"] == job["metadata"]["name"]
-    problems += [f"Job spec.template.spec{d}" for d in diff(job["spec"]["template"]["spec"],
-                                                            workspace["spec"]["template"]["spec"])]
+    problems += [f"Job spec.template.spec{d}" for d in diff(job["spec"]["template"]["spec"], workspace["spec"]["template"]["spec"])]
     assert not problems, "\n".join(problems)
 
 
@@ -103,11 +107,16 @@ def serving(tools, kube, namespace, workspace):
         (want,) = by_kind(render(tools, SERVE, namespace, values=[commands.CI_SERVE]), "Deployment")
         name, sel = want["metadata"]["name"], selector(SERVE, "serve")
         waits.wait_for(
-            lambda: [d for d in [kube.deployment(namespace, name)] if d], waits.deployment_state,
-            what=f"Deployment {name}", count=1, timeout=SERVE_TIMEOUT, interval=5,
+            lambda: [d for d in [kube.deployment(namespace, name)] if d],
+            waits.deployment_state,
+            what=f"Deployment {name}",
+            count=1,
+            timeout=SERVE_TIMEOUT,
+            interval=5,
             problems=lambda: [p for p in map(waits.pod_problem, kube.pods(namespace, sel)) if p],
             events=lambda: waits.related_events(kube.events(namespace), [name]),
-            extra=lambda: pod_logs(kube, namespace, sel))
+            extra=lambda: pod_logs(kube, namespace, sel),
+        )
         yield want
     finally:
         tools.run(commands.helm_uninstall(tools, SERVE, namespace), check=False)
@@ -122,12 +131,16 @@ def test_serve_deployment_is_available_behind_its_service(tools, kube, namespace
     # The Service's port targets a port the serving container declares (the endpoints
     # controller resolves a named targetPort through the pod's container ports).
     slices = waits.wait_for(
-        lambda: [s for s in kube.endpoint_slices(namespace, f"kubernetes.io/service-name={svc['metadata']['name']}")
-                 if s.get("endpoints")],
-        lambda s: waits.SUCCEEDED, what=f"EndpointSlice of Service {svc['metadata']['name']}", count=1, timeout=60)
+        lambda: [s for s in kube.endpoint_slices(namespace, f"kubernetes.io/service-name={svc['metadata']['name']}") if s.get("endpoints")],
+        lambda s: waits.SUCCEEDED,
+        what=f"EndpointSlice of Service {svc['metadata']['name']}",
+        count=1,
+        timeout=60,
+    )
     ports = {(p["name"], p["port"]) for s in slices for p in s["ports"] or []}
-    container_ports = {(cp.get("name"), cp["containerPort"]) for c in have["spec"]["template"]["spec"]["containers"]
-                       for cp in c.get("ports", [])}
+    container_ports = {
+        (cp.get("name"), cp["containerPort"]) for c in have["spec"]["template"]["spec"]["containers"] for cp in c.get("ports", [])
+    }
     wanted = {(sp["name"], sp["targetPort"]) for sp in svc["spec"]["ports"]}
     assert {name for name, _ in ports} == {name for name, _ in wanted}, (ports, wanted)
     assert {port for _, port in ports} <= {port for _, port in container_ports}, (ports, container_ports)
@@ -137,8 +150,7 @@ def test_serve_deployment_is_available_behind_its_service(tools, kube, namespace
 
 def test_helm_test_hook_runs_to_completion(tools, namespace, serving):
     proc = tools.run(commands.helm_test(tools, SERVE, namespace, logs=False))
-    assert "Phase:          Succeeded" in proc.stdout or "Phase: Succeeded" in " ".join(proc.stdout.split()), \
-        proc.stdout
+    assert "Phase:          Succeeded" in proc.stdout or "Phase: Succeeded" in " ".join(proc.stdout.split()), proc.stdout
 
 
 @pytest.mark.kubelet
@@ -168,8 +180,7 @@ def test_uninstall_keeps_the_pvc_and_a_second_release_adopts_it(kube, namespace,
     assert not after["metadata"].get("deletionTimestamp"), after["metadata"]
     assert kube.jobs(namespace, selector(WORKSPACE)) == []
     assert kube.pods(namespace, selector(WORKSPACE)) == [], "uninstall left pods of the release behind"
-    claims = [v["persistentVolumeClaim"]["claimName"] for v in job["spec"]["template"]["spec"]["volumes"]
-              if "persistentVolumeClaim" in v]
+    claims = [v["persistentVolumeClaim"]["claimName"] for v in job["spec"]["template"]["spec"]["volumes"] if "persistentVolumeClaim" in v]
     assert claims == [PVC], claims
 
 

@@ -5,6 +5,7 @@ No T9k operator runs, so a DeepSpeedJob is checked for acceptance and content, n
 the live DeepSpeedJob's spec must equal the rendered one exactly (a CRD that pruned or
 defaulted a field would show here) and its ConfigMap must hold the rendered files.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,7 +24,6 @@ pytestmark = pytest.mark.cluster
 DJ = ("batch.tensorstack.dev/v1beta1", "deepspeedjobs")
 
 
-
 def live_jobs(kube, ns, release, stage) -> list[dict]:
     return kube.customs(ns, DJ[0], DJ[1], selector(release, stage))
 
@@ -38,8 +38,7 @@ def assert_matches_render(kube, ns, rendered: list[dict]) -> None:
             problems.append(f"DeepSpeedJob/{name}: missing")
             continue
         problems += [f"DeepSpeedJob/{name} spec{d}" for d in diff(want["spec"], have["spec"], exact=True)]
-        problems += [f"DeepSpeedJob/{name} labels{d}" for d in diff(want["metadata"]["labels"],
-                                                                    have["metadata"].get("labels", {}))]
+        problems += [f"DeepSpeedJob/{name} labels{d}" for d in diff(want["metadata"]["labels"], have["metadata"].get("labels", {}))]
     for want in by_kind(rendered, "ConfigMap"):
         name = want["metadata"]["name"]
         have = kube.configmap(ns, name)
@@ -77,8 +76,14 @@ def test_upgrade_replaces_a_changed_job_and_rollback_restores_it(tools, kube, na
             if name_wanted and name != name_wanted or name_unwanted and name == name_unwanted:
                 return waits.RUNNING
             return waits.SUCCEEDED
-        (dj,) = waits.wait_for(lambda: live_jobs(kube, namespace, release, stage), state,
-                               what=f"the one DeepSpeedJob of release {release}", count=1, timeout=120)
+
+        (dj,) = waits.wait_for(
+            lambda: live_jobs(kube, namespace, release, stage),
+            state,
+            what=f"the one DeepSpeedJob of release {release}",
+            count=1,
+            timeout=120,
+        )
         return dj
 
     tools.run(commands.helm_install(tools, release, namespace, **base))

@@ -2,6 +2,7 @@
 objects with the render, and the reads against a stub API server of recorded objects.
 
 Not marked `cluster`: runs everywhere."""
+
 from __future__ import annotations
 
 import json
@@ -17,13 +18,20 @@ from recorded import DEP_MIN_AVAILABLE_NO_POD, JOB_131_SUCCEEDED, T1, cond, even
 
 # --- comparison of live objects with the render -------------------------------------------
 
+
 def test_diff_subset_and_exact():
     rendered = {"containers": [{"name": "c", "resources": {"limits": {"cpu": "2", "nvidia.com/gpu": 2}}}]}
-    live = {"containers": [{"name": "c", "terminationMessagePath": "/dev/termination-log",
-                            "resources": {"limits": {"cpu": "2", "nvidia.com/gpu": "2"}}}], "dnsPolicy": "ClusterFirst"}
+    live = {
+        "containers": [
+            {"name": "c", "terminationMessagePath": "/dev/termination-log", "resources": {"limits": {"cpu": "2", "nvidia.com/gpu": "2"}}}
+        ],
+        "dnsPolicy": "ClusterFirst",
+    }
     assert diff(rendered, live) == []
-    assert diff(rendered, live, exact=True) == [".containers[0].terminationMessagePath: unexpected "
-                                                "'/dev/termination-log'", ".dnsPolicy: unexpected 'ClusterFirst'"]
+    assert diff(rendered, live, exact=True) == [
+        ".containers[0].terminationMessagePath: unexpected '/dev/termination-log'",
+        ".dnsPolicy: unexpected 'ClusterFirst'",
+    ]
     pruned = {"containers": [{"name": "c", "resources": {"limits": {"cpu": "2"}}}]}
     assert diff(rendered, pruned) == [".containers[0].resources.limits.nvidia.com/gpu: missing (expected 2)"]
     assert diff({"a": [1, 2]}, {"a": [1]}) == [".a: expected 2 items, found 1: [1]"]
@@ -31,8 +39,8 @@ def test_diff_subset_and_exact():
     assert diff({"a": 1.0}, {"a": 1}) == []
 
 
-
 # --- the kubernetes-client reads, against a stub API server -----------------------------------
+
 
 class StubAPI:
     """A local HTTP server answering a few API paths with recorded JSON (404 otherwise)."""
@@ -51,8 +59,14 @@ class StubAPI:
                 body = stub.routes.get(path)
                 status = 200 if body is not None else 404
                 if body is None:
-                    body = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound",
-                            "code": 404, "message": f"{path} not found"}
+                    body = {
+                        "kind": "Status",
+                        "apiVersion": "v1",
+                        "status": "Failure",
+                        "reason": "NotFound",
+                        "code": 404,
+                        "message": f"{path} not found",
+                    }
                 text = isinstance(body, str)
                 data = body.encode() if text else json.dumps(body).encode()
                 self.send_response(status)
@@ -69,10 +83,14 @@ class StubAPI:
         self.thread.start()
 
     def kubeconfig(self, tmp_path: Path) -> str:
-        cfg = {"apiVersion": "v1", "kind": "Config", "current-context": "stub",
-               "clusters": [{"name": "stub", "cluster": {"server": f"http://127.0.0.1:{self.server.server_port}"}}],
-               "users": [{"name": "stub", "user": {"token": "t"}}],
-               "contexts": [{"name": "stub", "context": {"cluster": "stub", "user": "stub"}}]}
+        cfg = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": "stub",
+            "clusters": [{"name": "stub", "cluster": {"server": f"http://127.0.0.1:{self.server.server_port}"}}],
+            "users": [{"name": "stub", "user": {"token": "t"}}],
+            "contexts": [{"name": "stub", "context": {"cluster": "stub", "user": "stub"}}],
+        }
         path = tmp_path / "stub-kubeconfig"
         path.write_text(yaml.safe_dump(cfg))
         return str(path)
@@ -82,8 +100,17 @@ class StubAPI:
         self.server.server_close()
 
 
-VERSION = {"major": "1", "minor": "34", "gitVersion": "v1.34.0", "gitCommit": "x", "gitTreeState": "clean",
-           "buildDate": "2025-08-27T00:00:00Z", "goVersion": "go1.24.6", "compiler": "gc", "platform": "linux/amd64"}
+VERSION = {
+    "major": "1",
+    "minor": "34",
+    "gitVersion": "v1.34.0",
+    "gitCommit": "x",
+    "gitTreeState": "clean",
+    "buildDate": "2025-08-27T00:00:00Z",
+    "goVersion": "go1.24.6",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}
 
 
 def api_pod(p: dict) -> dict:
@@ -99,27 +126,61 @@ def api_pod(p: dict) -> dict:
 def stub(tmp_path):
     crd = yaml.safe_load(commands.CRD_FILES[0].read_text())
     crd["status"] = {"conditions": [cond("NamesAccepted"), cond("Established")]}
-    dj = {"apiVersion": "batch.tensorstack.dev/v1beta1", "kind": "DeepSpeedJob",
-          "metadata": {"name": "r-sft-0123abcd", "namespace": "ns"}, "spec": {"config": {"slotsPerWorker": 2}}}
-    api = StubAPI({
-        "/version": VERSION, "/version/": VERSION,
-        "/apis/batch/v1/namespaces/ns/jobs": {"apiVersion": "batch/v1", "kind": "JobList", "metadata": {},
-                                              "items": [{k: v for k, v in JOB_131_SUCCEEDED.items() if k != "kind"}]},
-        "/apis/apps/v1/namespaces/ns/deployments/srv": {**DEP_MIN_AVAILABLE_NO_POD, "spec": {
-            "replicas": 1, "selector": {"matchLabels": {"a": "b"}},
-            "template": {"metadata": {"labels": {"a": "b"}},
-                         "spec": {"containers": [{"name": "vllm", "image": "vllm", "args": ["--port=8000"]}]}}}},
-        f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd['metadata']['name']}": crd,
-        "/apis/batch.tensorstack.dev/v1beta1/namespaces/ns/deepspeedjobs": {
-            "apiVersion": "batch.tensorstack.dev/v1beta1", "kind": "DeepSpeedJobList", "metadata": {}, "items": [dj]},
-        "/apis/batch.tensorstack.dev/v1beta1/namespaces/ns/deepspeedjobs/r-sft-0123abcd": dj,
-        "/api/v1/namespaces/ns/events": {"apiVersion": "v1", "kind": "EventList", "metadata": {}, "items": [
-            {**event("srv-5d8-x1", "BackOff", "Back-off restarting failed container", T1),
-             "metadata": {"name": "srv-5d8-x1.1", "namespace": "ns"}}]},
-        "/api/v1/namespaces/ns/pods": {"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [
-            api_pod(pod(waiting={"reason": "CrashLoopBackOff"}, last={"exitCode": 1, "reason": "Error"}))]},
-        "/api/v1/namespaces/ns/pods/srv-5d8-x1/log": "INFO starting\nValueError: boom\n",
-    })
+    dj = {
+        "apiVersion": "batch.tensorstack.dev/v1beta1",
+        "kind": "DeepSpeedJob",
+        "metadata": {"name": "r-sft-0123abcd", "namespace": "ns"},
+        "spec": {"config": {"slotsPerWorker": 2}},
+    }
+    api = StubAPI(
+        {
+            "/version": VERSION,
+            "/version/": VERSION,
+            "/apis/batch/v1/namespaces/ns/jobs": {
+                "apiVersion": "batch/v1",
+                "kind": "JobList",
+                "metadata": {},
+                "items": [{k: v for k, v in JOB_131_SUCCEEDED.items() if k != "kind"}],
+            },
+            "/apis/apps/v1/namespaces/ns/deployments/srv": {
+                **DEP_MIN_AVAILABLE_NO_POD,
+                "spec": {
+                    "replicas": 1,
+                    "selector": {"matchLabels": {"a": "b"}},
+                    "template": {
+                        "metadata": {"labels": {"a": "b"}},
+                        "spec": {"containers": [{"name": "vllm", "image": "vllm", "args": ["--port=8000"]}]},
+                    },
+                },
+            },
+            f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd['metadata']['name']}": crd,
+            "/apis/batch.tensorstack.dev/v1beta1/namespaces/ns/deepspeedjobs": {
+                "apiVersion": "batch.tensorstack.dev/v1beta1",
+                "kind": "DeepSpeedJobList",
+                "metadata": {},
+                "items": [dj],
+            },
+            "/apis/batch.tensorstack.dev/v1beta1/namespaces/ns/deepspeedjobs/r-sft-0123abcd": dj,
+            "/api/v1/namespaces/ns/events": {
+                "apiVersion": "v1",
+                "kind": "EventList",
+                "metadata": {},
+                "items": [
+                    {
+                        **event("srv-5d8-x1", "BackOff", "Back-off restarting failed container", T1),
+                        "metadata": {"name": "srv-5d8-x1.1", "namespace": "ns"},
+                    }
+                ],
+            },
+            "/api/v1/namespaces/ns/pods": {
+                "apiVersion": "v1",
+                "kind": "PodList",
+                "metadata": {},
+                "items": [api_pod(pod(waiting={"reason": "CrashLoopBackOff"}, last={"exitCode": 1, "reason": "Error"}))],
+            },
+            "/api/v1/namespaces/ns/pods/srv-5d8-x1/log": "INFO starting\nValueError: boom\n",
+        }
+    )
     yield api, api.kubeconfig(tmp_path), crd["metadata"]["name"]
     api.close()
 

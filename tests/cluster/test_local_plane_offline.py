@@ -2,6 +2,7 @@
 node shapes, and the one-message errors a user gets when something is missing or does not
 come up. Runs everywhere (not marked `cluster`); the tests that start real components skip
 when the binaries are not built (`make k8s`)."""
+
 from __future__ import annotations
 
 import os
@@ -52,8 +53,7 @@ def test_the_stamp_changes_with_a_pin(monkeypatch, tmp_path):
     (fake / "go.mod").write_text((build.HERE / "etcd" / "go.mod").read_text().replace("v3.6.8", "v3.6.9"))
     (fake / "go.sum").write_text("")
     parts = build.components("1.34")
-    monkeypatch.setattr(build, "components",
-                        lambda minor: [(n, fake if n == "etcd" else f, p, x) for n, f, p, x in parts])
+    monkeypatch.setattr(build, "components", lambda minor: [(n, fake if n == "etcd" else f, p, x) for n, f, p, x in parts])
     assert build.stamp_of("1.34", "go1.26.8") != before
 
 
@@ -70,8 +70,7 @@ def test_a_missing_or_old_go_is_one_message(monkeypatch, tmp_path):
 
 
 def test_a_failed_module_download_names_the_proxy():
-    out = ("go: k8s.io/api@v0.34.4: reading https://proxy.golang.org/k8s.io/api/@v/v0.34.4.zip: "
-           "403 Forbidden\n")
+    out = "go: k8s.io/api@v0.34.4: reading https://proxy.golang.org/k8s.io/api/@v/v0.34.4.zip: 403 Forbidden\n"
     msg = build.explain_failure(out, "kube-apiserver (scripts/k8s/kubernetes-1.34)")
     assert msg.startswith("a module download failed while building kube-apiserver"), msg
     assert "Go module proxy" in msg and "403 Forbidden" in msg

@@ -10,6 +10,7 @@ Why not pytest-helm-charts' waits: its Job wait reads only status.conditions[0] 
 the timeout. Here any condition counts, a failure ends the wait at once with its reason, and a
 timeout says what every object was doing and what the cluster's events said.
 """
+
 from __future__ import annotations
 
 import time
@@ -26,8 +27,7 @@ GONE = "gone"
 JOB_SUCCESS = ("SuccessCriteriaMet", "Complete")  # 1.31+: SuccessCriteriaMet comes first
 JOB_FAILURE = ("FailureTarget", "Failed")  # 1.31+: FailureTarget comes first
 # Waiting reasons of a container that no amount of waiting repairs.
-FATAL_WAITING = ("CrashLoopBackOff", "CreateContainerConfigError", "CreateContainerError",
-                 "InvalidImageName", "ErrImageNeverPull")
+FATAL_WAITING = ("CrashLoopBackOff", "CreateContainerConfigError", "CreateContainerError", "InvalidImageName", "ErrImageNeverPull")
 # An image pull that failed for one of these will fail the same way on every retry.
 FATAL_PULL = ("not found", "manifest unknown", "unauthorized", "denied", "no match for platform")
 
@@ -46,6 +46,7 @@ class WaitTimeout(WaitError):
 
 # --- predicates --------------------------------------------------------------------------
 
+
 def conditions(obj: dict) -> list[dict]:
     return list(((obj or {}).get("status") or {}).get("conditions") or [])
 
@@ -59,7 +60,7 @@ def name_of(obj: dict) -> str:
 
 
 def job_state(job: dict) -> str:
-    """"succeeded", "failed" or "running", from ANY condition of the Job: Complete or
+    """ "succeeded", "failed" or "running", from ANY condition of the Job: Complete or
     SuccessCriteriaMet is success, Failed or FailureTarget is failure."""
     types = {c.get("type") for c in true_conditions(job)}
     if types & set(JOB_FAILURE):
@@ -70,7 +71,7 @@ def job_state(job: dict) -> str:
 
 
 def job_failure(job: dict) -> str | None:
-    """"<reason>: <message>" of a failed Job's failure condition, else None."""
+    """ "<reason>: <message>" of a failed Job's failure condition, else None."""
     for c in true_conditions(job):
         if c.get("type") in ("Failed", "FailureTarget"):
             return f"{c.get('reason') or c['type']}: {c.get('message') or 'no message'}"
@@ -78,14 +79,13 @@ def job_failure(job: dict) -> str | None:
 
 
 def deployment_state(dep: dict) -> str:
-    """"available", "failed" (progress deadline exceeded) or "progressing".
+    """ "available", "failed" (progress deadline exceeded) or "progressing".
 
     Available means every desired replica is updated and available for the current
     generation. The Available *condition* is not enough: it means "minimum availability",
     which with maxUnavailable=1 and one replica (the chart's strategy) holds with no pod up."""
     for c in conditions(dep):
-        if c.get("type") == "Progressing" and str(c.get("status")) == "False" \
-                and c.get("reason") == "ProgressDeadlineExceeded":
+        if c.get("type") == "Progressing" and str(c.get("status")) == "False" and c.get("reason") == "ProgressDeadlineExceeded":
             return FAILED
     spec, status, meta = dep.get("spec") or {}, dep.get("status") or {}, dep.get("metadata") or {}
     want = spec.get("replicas", 1)
@@ -102,7 +102,7 @@ def deployment_available(dep: dict) -> bool:
 
 
 def crd_state(crd: dict) -> str:
-    """"established" once the API server serves the CRD; "failed" when its names clash."""
+    """ "established" once the API server serves the CRD; "failed" when its names clash."""
     for c in conditions(crd):
         if c.get("type") == "NamesAccepted" and str(c.get("status")) == "False":
             return FAILED
@@ -118,8 +118,7 @@ def pod_problem(pod: dict) -> str | None:
         waiting = (cs.get("state") or {}).get("waiting") or {}
         reason, message = waiting.get("reason"), waiting.get("message") or ""
         last = (cs.get("lastState") or {}).get("terminated") or {}
-        previous = (f"; last exit {last.get('exitCode')} ({last.get('reason') or 'no reason'})"
-                    if last else "")
+        previous = f"; last exit {last.get('exitCode')} ({last.get('reason') or 'no reason'})" if last else ""
         if reason in FATAL_WAITING:
             return f"{name_of(pod)} container {cs.get('name')}: {reason} {message}{previous}".rstrip()
         if reason in ("ErrImagePull", "ImagePullBackOff") and any(s in message.lower() for s in FATAL_PULL):
@@ -140,21 +139,20 @@ def describe(obj: dict, state: str) -> str:
             detail += f"; {failure}"
     elif kind == "Deployment":
         detail = f"replicas {(obj.get('spec') or {}).get('replicas', 1)}, " + ", ".join(
-            f"{k.removesuffix('Replicas')} {status.get(k, 0)}"
-            for k in ("updatedReplicas", "readyReplicas", "availableReplicas"))
+            f"{k.removesuffix('Replicas')} {status.get(k, 0)}" for k in ("updatedReplicas", "readyReplicas", "availableReplicas")
+        )
     else:
         detail = ""
-    conds = "; ".join(f"{c.get('type')}={c.get('status')}" + (f" {c['reason']}" if c.get("reason") else "")
-                      for c in conditions(obj))
+    conds = "; ".join(f"{c.get('type')}={c.get('status')}" + (f" {c['reason']}" if c.get("reason") else "") for c in conditions(obj))
     parts = [p for p in (detail, f"conditions: {conds or 'none'}") if p]
     return f"{name_of(obj)}: {state} ({'; '.join(parts)})"
 
 
 # --- events ------------------------------------------------------------------------------
 
+
 def event_time(event: dict) -> str:
-    return (event.get("lastTimestamp") or event.get("eventTime")
-            or (event.get("metadata") or {}).get("creationTimestamp") or "")
+    return event.get("lastTimestamp") or event.get("eventTime") or (event.get("metadata") or {}).get("creationTimestamp") or ""
 
 
 def related_events(events: Iterable[dict], names: Iterable[str]) -> list[dict]:
@@ -177,15 +175,26 @@ def format_events(events: Sequence[dict], limit: int = 15) -> list[str]:
         count = e.get("count") or (e.get("series") or {}).get("count")
         times = f" (x{count})" if count and int(count) > 1 else ""
         message = " ".join(str(e.get("message") or e.get("note") or "").split())
-        lines.append(f"{event_time(e) or '-'} {e.get('type', '?')} {e.get('reason', '?')} "
-                     f"{obj.get('kind', '?')}/{obj.get('name', '?')}: {message}{times}")
+        lines.append(
+            f"{event_time(e) or '-'} {e.get('type', '?')} {e.get('reason', '?')} "
+            f"{obj.get('kind', '?')}/{obj.get('name', '?')}: {message}{times}"
+        )
     return lines
 
 
 # --- the wait loop -----------------------------------------------------------------------
 
-def report(headline: str, objects: Sequence[dict], states: Sequence[str], *, expect: str,
-           events: Sequence[dict] | None = None, problems: Sequence[str] = (), extra: str = "") -> str:
+
+def report(
+    headline: str,
+    objects: Sequence[dict],
+    states: Sequence[str],
+    *,
+    expect: str,
+    events: Sequence[dict] | None = None,
+    problems: Sequence[str] = (),
+    extra: str = "",
+) -> str:
     """The message of a wait that did not succeed: what was waited for, every object's state,
     the problems seen, the recent events, and any extra context (e.g. logs)."""
     lines = [headline]
@@ -204,14 +213,22 @@ def report(headline: str, objects: Sequence[dict], states: Sequence[str], *, exp
     return "\n".join(lines)
 
 
-def wait_for(get: Callable[[], Sequence[dict]], state: Callable[[dict], str], *, what: str,
-             timeout: float, ok: Iterable[str] = (SUCCEEDED, AVAILABLE, ESTABLISHED),
-             bad: Iterable[str] = (FAILED,), count: int | None = None,
-             problems: Callable[[], Sequence[str]] | None = None,
-             events: Callable[[], Sequence[dict]] | None = None,
-             extra: Callable[[], str] | None = None,
-             interval: float = 2.0, clock: Callable[[], float] = time.monotonic,
-             sleep: Callable[[float], None] = time.sleep) -> list[dict]:
+def wait_for(
+    get: Callable[[], Sequence[dict]],
+    state: Callable[[dict], str],
+    *,
+    what: str,
+    timeout: float,
+    ok: Iterable[str] = (SUCCEEDED, AVAILABLE, ESTABLISHED),
+    bad: Iterable[str] = (FAILED,),
+    count: int | None = None,
+    problems: Callable[[], Sequence[str]] | None = None,
+    events: Callable[[], Sequence[dict]] | None = None,
+    extra: Callable[[], str] | None = None,
+    interval: float = 2.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[dict]:
     """Poll `get()` until every object it returns is in an `ok` state and there are `count`
     of them (None: at least one). Return the objects.
 
@@ -228,18 +245,18 @@ def wait_for(get: Callable[[], Sequence[dict]], state: Callable[[dict], str], *,
         failed = [o for o, s in zip(objects, states) if s in bad]
         if failed or found:
             head = f"{what}: failed after {clock() - start:.0f}s"
-            raise WaitFailed(report(head, objects, states, expect=what, events=_safe(events), problems=found,
-                                    extra=_safe_text(extra)))
+            raise WaitFailed(report(head, objects, states, expect=what, events=_safe(events), problems=found, extra=_safe_text(extra)))
         enough = len(objects) >= 1 if count is None else len(objects) == count
         if enough and all(s in ok for s in states):
             return objects
         elapsed = clock() - start
         if elapsed >= timeout:
             want = "at least one" if count is None else str(count)
-            head = (f"{what}: timed out after {elapsed:.0f}s (limit {timeout:.0f}s) waiting for "
-                    f"{want} object(s) in state {'/'.join(sorted(ok))}; found {len(objects)}")
-            raise WaitTimeout(report(head, objects, states, expect=what, events=_safe(events),
-                                     extra=_safe_text(extra)))
+            head = (
+                f"{what}: timed out after {elapsed:.0f}s (limit {timeout:.0f}s) waiting for "
+                f"{want} object(s) in state {'/'.join(sorted(ok))}; found {len(objects)}"
+            )
+            raise WaitTimeout(report(head, objects, states, expect=what, events=_safe(events), extra=_safe_text(extra)))
         sleep(max(0.0, min(interval, timeout - elapsed)))
 
 

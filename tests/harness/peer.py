@@ -19,6 +19,7 @@ training arguments at the job's world size, then DeepSpeed's own DeepSpeedConfig
 and every top-level key must be one DeepSpeed reads. Export configs: the
 inference-args parser that `llamafactory-cli export` uses.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -35,9 +36,17 @@ from types import SimpleNamespace
 
 # One process, rank 0 of a world of one: what get_train_args needs to accept
 # a DeepSpeed config without a launcher (no GPU, no network).
-os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", LOCAL_WORLD_SIZE="1", MASTER_ADDR="127.0.0.1",
-                  MASTER_PORT=os.environ.get("PEER_MASTER_PORT", "29533"), HF_HUB_OFFLINE="1",
-                  DISABLE_VERSION_CHECK="0", TOKENIZERS_PARALLELISM="false")
+os.environ.update(
+    RANK="0",
+    LOCAL_RANK="0",
+    WORLD_SIZE="1",
+    LOCAL_WORLD_SIZE="1",
+    MASTER_ADDR="127.0.0.1",
+    MASTER_PORT=os.environ.get("PEER_MASTER_PORT", "29533"),
+    HF_HUB_OFFLINE="1",
+    DISABLE_VERSION_CHECK="0",
+    TOKENIZERS_PARALLELISM="false",
+)
 
 
 def _message(exc: BaseException) -> str:

@@ -1,5 +1,6 @@
 """Helpers of the offline test tiers: releases of a preset, stage(s) and
 overrides, rendered once per process (chartkit.helm caches)."""
+
 from __future__ import annotations
 
 from chartkit import helm
@@ -10,8 +11,14 @@ PRESETS = presets()
 ALL_STAGES = "stages={" + ",".join(STAGES) + "}"
 
 
-def rel(preset: str | None = None, stages: str | tuple | None = None, *sets: str, major: str = "3",
-        values: tuple[str, ...] = (), name: str = "llama31") -> helm.Release:
+def rel(
+    preset: str | None = None,
+    stages: str | tuple | None = None,
+    *sets: str,
+    major: str = "3",
+    values: tuple[str, ...] = (),
+    name: str = "llama31",
+) -> helm.Release:
     """A release of a preset (values/<preset>), the given stage(s) and --set overrides."""
     files = ((f"values/{preset}",) if preset else ()) + tuple(values)
     stage_set = ()
@@ -28,6 +35,7 @@ def render(*args, **kwargs) -> tuple[dict, ...]:
 def load(r: helm.Release):
     """A release rendered as harness.invariants sees it: its objects and the values that made them."""
     from .invariants import Render, values_of
+
     return Render(helm.render(r), values_of(r.values, r.sets, r.set_json), r.name)
 
 

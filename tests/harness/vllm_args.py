@@ -11,6 +11,7 @@ differences: an abbreviated flag (`--tensor-parallel=2`, which argparse
 would expand) is an error, and so is a flag given twice.
 Checks after parsing (e.g. LoRAConfig's allowed ranks) are not in the table.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -73,8 +74,7 @@ def _lora_module(value: str) -> None:
             raise ValueError("expected name=path with one '='")
         return
     module = json.loads(value)
-    if not isinstance(module, dict) or not {"name", "path"} <= module.keys() \
-            or not module.keys() <= {"name", "path", "base_model_name"}:
+    if not isinstance(module, dict) or not {"name", "path"} <= module.keys() or not module.keys() <= {"name", "path", "base_model_name"}:
         raise ValueError('expected {"name": ..., "path": ..., "base_model_name": ...}')
 
 

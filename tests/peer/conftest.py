@@ -1,12 +1,15 @@
 """Peer tier: skipped, in one line, when the peer stack is not installed."""
+
 import importlib.util
 
 
 def peer_missing() -> str | None:
     missing = [m for m in ("llamafactory", "deepspeed") if importlib.util.find_spec(m) is None]
     if missing:
-        return (f"peer tier: {', '.join(missing)} not installed (make test installs them; PEER=0 skips the "
-                f"install): LLaMA-Factory/DeepSpeed checks did not run")
+        return (
+            f"peer tier: {', '.join(missing)} not installed (make test installs them; PEER=0 skips the "
+            f"install): LLaMA-Factory/DeepSpeed checks did not run"
+        )
     return None
 
 

@@ -4,6 +4,7 @@ initialised Llama and a LoRA adapter made by PEFT: the merged model lands in
 export_dir only when the export succeeded, a relaunch skips it, and a failed
 export leaves the served model as it was. The rendered merge.yaml of the chart
 is used, with its paths moved to a temporary directory."""
+
 import importlib.util
 import json
 import os
@@ -66,17 +67,30 @@ def workspace(tmp_path_factory):
     root = tmp_path_factory.mktemp("pvc")
     base, adapter = root / "models" / "tiny", root / "saves" / "tiny" / "lora" / "sft"
     torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=30100, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                      bos_token_id=30004, eos_token_id=30005)
+    cfg = LlamaConfig(
+        vocab_size=30100,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        bos_token_id=30004,
+        eos_token_id=30005,
+    )
     model = LlamaForCausalLM(cfg)
     model.save_pretrained(base)
     gpu_proof.build_tokenizer(base, n_words=30000)
     peft_model = get_peft_model(model, LoraConfig(r=8, target_modules=["q_proj", "v_proj"], lora_alpha=16))
     peft_model.save_pretrained(adapter)
     rendered = pipeline.config_data(render("8b.yaml", "merge-sft"), "merge.yaml")
-    merge = dict(rendered, model_name_or_path=str(base), adapter_name_or_path=str(adapter),
-                 export_dir=str(root / "models" / "tiny-sft"), export_size=1)
+    merge = dict(
+        rendered,
+        model_name_or_path=str(base),
+        adapter_name_or_path=str(adapter),
+        export_dir=str(root / "models" / "tiny-sft"),
+        export_size=1,
+    )
     config = root / "merge.yaml"
     config.write_text(yaml.safe_dump(merge))
     return {"root": root, "config": config, "adapter": adapter, "final": Path(merge["export_dir"]), "rendered": rendered}

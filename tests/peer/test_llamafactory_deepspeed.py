@@ -2,6 +2,7 @@
 checked by LLaMA-Factory's and DeepSpeed's own code, at the versions the
 training image pins (images/llama-factory/). One checker process runs every
 config (harness.peer), so the heavy imports happen once."""
+
 import functools
 import importlib.metadata
 import json
@@ -30,10 +31,14 @@ HIDDEN = {8: 4096, 70: 8192}  # Llama-3.1 hidden sizes: DeepSpeed's model-depend
 
 def train_job(job_id, objects, params):
     dj = one(objects, "DeepSpeedJob")
-    return {"id": job_id, "kind": "train", "config": pipeline.config_data(objects, "train.yaml"),
-            "ds_config": pipeline.config_data(objects, "ds_config.json"),
-            "world_size": dj["spec"]["config"]["slotsPerWorker"] * dj["spec"]["worker"]["replicas"],
-            "hidden_size": HIDDEN[params]}
+    return {
+        "id": job_id,
+        "kind": "train",
+        "config": pipeline.config_data(objects, "train.yaml"),
+        "ds_config": pipeline.config_data(objects, "ds_config.json"),
+        "world_size": dj["spec"]["config"]["slotsPerWorker"] * dj["spec"]["worker"]["replicas"],
+        "hidden_size": HIDDEN[params],
+    }
 
 
 def export_job(job_id, objects):
@@ -52,15 +57,16 @@ for _p in PRESETS:
         CASES[f"{_p}/{_s}"] = ("export", _p, _s, ())
 # Variants the presets do not cover: every method, ZeRO stage and offload.
 VARIANTS = {
-    "full-zero3-4gpu": ("training.method=full", "training.gpusPerWorker=4", "training.deepspeed.zeroStage=3",
-                        "common.gpu.memoryGiB=80"),
+    "full-zero3-4gpu": ("training.method=full", "training.gpusPerWorker=4", "training.deepspeed.zeroStage=3", "common.gpu.memoryGiB=80"),
     "qlora-8bit": ("training.method=qlora", "training.quantizationBits=8"),
     "zero1-offload-optimizer": ("training.deepspeed.zeroStage=1", "training.deepspeed.offloadOptimizer=true"),
-    "zero3-offload-params": ("training.deepspeed.zeroStage=3", "training.deepspeed.offloadParams=true",
-                             "training.deepspeed.offloadOptimizer=true"),
+    "zero3-offload-params": (
+        "training.deepspeed.zeroStage=3",
+        "training.deepspeed.offloadParams=true",
+        "training.deepspeed.offloadOptimizer=true",
+    ),
     # (training.enableLigerKernel needs liger-kernel, a GPU package of the image only.)
-    "packing-fa2": ("training.flashAttn=fa2", "sft.extraArgs.neat_packing=true", "sft.maxSteps=100",
-                    "training.lora.alpha=32"),
+    "packing-fa2": ("training.flashAttn=fa2", "sft.extraArgs.neat_packing=true", "sft.maxSteps=100", "training.lora.alpha=32"),
     "no-eval": ("sft.valSize=0",),
 }
 for _v, _sets in VARIANTS.items():
@@ -75,12 +81,16 @@ for _p in (p for p in PRESETS if "qlora" not in p):
         CASES[f"upstream-image/{_p}/{_s}"] = ("export", _p, _s, (), UPSTREAM)
 # The escape hatches, misused: each must fail with the peer program's own message.
 NEGATIVE = {
-    "misspelled LLaMA-Factory key": (("sft.extraArgs.learning_rat=0.1",),
-                                     "Some keys are not used by the HfArgumentParser: ['learning_rat']"),
+    "misspelled LLaMA-Factory key": (
+        ("sft.extraArgs.learning_rat=0.1",),
+        "Some keys are not used by the HfArgumentParser: ['learning_rat']",
+    ),
     "LLaMA-Factory choice": (("sft.extraArgs.lr_scheduler_type=cosine_annealing",), "cosine_annealing"),
     "LLaMA-Factory type": (("sft.extraArgs.lora_rank=eight",), "--lora_rank/--lora-rank: invalid int value: 'eight'"),
-    "misspelled DeepSpeed top-level key": (("training.deepspeed.extraConfig.zero_optimisation.stage=2",),
-                                           "unknown top-level key(s) ['zero_optimisation']"),
+    "misspelled DeepSpeed top-level key": (
+        ("training.deepspeed.extraConfig.zero_optimisation.stage=2",),
+        "unknown top-level key(s) ['zero_optimisation']",
+    ),
     "misspelled DeepSpeed ZeRO key": (("training.deepspeed.extraConfig.zero_optimization.stagee=2",), "Extra inputs are not permitted"),
     "DeepSpeed batch against the world size": (("training.deepspeed.extraConfig.train_batch_size=7",), "train_batch_size"),
 }
@@ -106,11 +116,20 @@ def results():
         port = str(s.getsockname()[1])
         s.close()
         try:
-            proc = subprocess.run([sys.executable, "-m", "harness.peer"], input=json.dumps(jobs), capture_output=True,
-                                  text=True, cwd=ROOT, timeout=1200,
-                                  env={"PYTHONPATH": os.pathsep.join(str(ROOT / d) for d in ("scripts", "tests")), "PATH": "/usr/bin:/bin",
-                                       "TORCH_EXTENSIONS_DIR": str(extensions),
-                                       "PEER_MASTER_PORT": port})
+            proc = subprocess.run(
+                [sys.executable, "-m", "harness.peer"],
+                input=json.dumps(jobs),
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+                timeout=1200,
+                env={
+                    "PYTHONPATH": os.pathsep.join(str(ROOT / d) for d in ("scripts", "tests")),
+                    "PATH": "/usr/bin:/bin",
+                    "TORCH_EXTENSIONS_DIR": str(extensions),
+                    "PEER_MASTER_PORT": port,
+                },
+            )
         except subprocess.TimeoutExpired as e:
             tail = (e.stderr or b"")[-3000:].decode(errors="replace")
             pytest.fail(f"the peer run took over {e.timeout} s; its output so far:\n{tail}")

@@ -12,6 +12,7 @@ step (once without autograd, once recomputed in the backward pass) and the other
 autograd; the launcher says so in one line; LLaMA-Factory accepts the config (the launcher removed
 its own key) and trains every layer's adapter. With all layers checkpointed (no key), every layer
 goes through torch's checkpoint: the spy sees what it should."""
+
 import importlib.util
 import json
 import os
@@ -40,7 +41,7 @@ def __getattr__(name):
     raise RuntimeError(f"{__name__}.{name}: not installed in the peer tier (placeholder)")
 '''
 # Runs the chart's launcher as a rank runs it, with spies on torch's checkpoint and the layers.
-DRIVER = '''
+DRIVER = """
 import functools, runpy, sys
 import torch
 import torch.utils.checkpoint as cp
@@ -63,7 +64,7 @@ ml.LlamaDecoderLayer.forward = forward
 
 sys.argv = [sys.argv[1], "train", sys.argv[2]]
 runpy.run_path(sys.argv[0], run_name="__main__")
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -77,15 +78,22 @@ def workspace(tmp_path_factory):
     root = tmp_path_factory.mktemp("pvc")
     base = root / "models" / "tiny"
     torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=30100, hidden_size=64, intermediate_size=128, num_hidden_layers=LAYERS,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                      bos_token_id=30004, eos_token_id=30005)
+    cfg = LlamaConfig(
+        vocab_size=30100,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=LAYERS,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        bos_token_id=30004,
+        eos_token_id=30005,
+    )
     LlamaForCausalLM(cfg).save_pretrained(base)
     gpu_proof.build_tokenizer(base, n_words=30000)
     data = root / "data"
     data.mkdir()
-    rows = [{"instruction": f"w{i} w{i + 1} w{i + 2}", "input": "", "output": " ".join(f"w{i + j}" for j in range(40))}
-            for i in range(16)]
+    rows = [{"instruction": f"w{i} w{i + 1} w{i + 2}", "input": "", "output": " ".join(f"w{i + j}" for j in range(40))} for i in range(16)]
     (data / "tiny_sft.json").write_text(json.dumps(rows))
     (data / "dataset_info.json").write_text(json.dumps({"tiny_sft": {"file_name": "tiny_sft.json"}}))
     site = root / "site"
@@ -101,26 +109,57 @@ def train(workspace, name: str, *sets: str) -> dict:
     # An 80 GB card: the chart's memory check admits 8B with any number of layers checkpointed.
     rendered = pipeline.config_data(render("8b.yaml", "sft", "common.gpu.memoryGiB=80", *sets), "train.yaml")
     out = workspace["root"] / "saves" / name
-    cfg = dict(rendered, model_name_or_path=str(workspace["base"]), dataset_dir=str(workspace["data"]),
-               dataset="tiny_sft", output_dir=str(out), cutoff_len=64, max_steps=STEPS, logging_steps=1,
-               save_steps=1000, preprocessing_num_workers=1, enable_liger_kernel=False, bf16=False, use_cpu=True,
-               learning_rate=1.0e-2, warmup_ratio=0.0)
+    cfg = dict(
+        rendered,
+        model_name_or_path=str(workspace["base"]),
+        dataset_dir=str(workspace["data"]),
+        dataset="tiny_sft",
+        output_dir=str(out),
+        cutoff_len=64,
+        max_steps=STEPS,
+        logging_steps=1,
+        save_steps=1000,
+        preprocessing_num_workers=1,
+        enable_liger_kernel=False,
+        bf16=False,
+        use_cpu=True,
+        learning_rate=1.0e-2,
+        warmup_ratio=0.0,
+    )
     for key in ("deepspeed", "val_size", "per_device_eval_batch_size", "eval_strategy", "eval_steps"):
         cfg.pop(key, None)
     config = workspace["root"] / f"{name}.yaml"
     config.write_text(yaml.safe_dump(cfg))
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE")}
-    env.update(PYTHONPATH=os.pathsep.join(filter(None, [str(workspace["site"]), env.get("PYTHONPATH")])),
-               HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", CUDA_VISIBLE_DEVICES="", TOKENIZERS_PARALLELISM="false",
-               DISABLE_VERSION_CHECK="0", PYTHONUNBUFFERED="1")
-    proc = subprocess.run([sys.executable, str(workspace["root"] / "driver.py"), str(ROOT / "files" / "launch.py"),
-                           str(config)], capture_output=True, text=True, env=env, cwd=workspace["root"], timeout=900)
+    env.update(
+        PYTHONPATH=os.pathsep.join(filter(None, [str(workspace["site"]), env.get("PYTHONPATH")])),
+        HF_HUB_OFFLINE="1",
+        HF_DATASETS_OFFLINE="1",
+        CUDA_VISIBLE_DEVICES="",
+        TOKENIZERS_PARALLELISM="false",
+        DISABLE_VERSION_CHECK="0",
+        PYTHONUNBUFFERED="1",
+    )
+    proc = subprocess.run(
+        [sys.executable, str(workspace["root"] / "driver.py"), str(ROOT / "files" / "launch.py"), str(config)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=workspace["root"],
+        timeout=900,
+    )
     text = proc.stdout + proc.stderr
     assert proc.returncode == 0, text[-4000:]
     checkpointed = Counter(int(i) for i in re.findall(r"^SPY checkpoint (\d+)$", text, re.M))
     forwards = Counter((int(i), g == "True") for i, g in re.findall(r"^SPY forward (\d+) grad=(True|False)$", text, re.M))
-    return {"rendered": rendered, "out": out, "text": text, "checkpointed": checkpointed, "forwards": forwards,
-            "launch": [ln for ln in text.splitlines() if ln.startswith("llama-factory-launch: rank")]}
+    return {
+        "rendered": rendered,
+        "out": out,
+        "text": text,
+        "checkpointed": checkpointed,
+        "forwards": forwards,
+        "launch": [ln for ln in text.splitlines() if ln.startswith("llama-factory-launch: rank")],
+    }
 
 
 def adapter_b_norms(out: Path) -> dict[int, float]:
@@ -151,9 +190,11 @@ def test_exactly_the_first_k_layers_are_checkpointed(workspace, k):
     # One line of the launcher (one rank) says what it did.
     plain = f"{k}-{LAYERS - 1}" if k < LAYERS - 1 else f"{k}"
     first = "0" if k == 1 else f"0-{k - 1}"
-    assert run["launch"] == [f"llama-factory-launch: rank 0: partial gradient checkpointing (checkpointed_layers: {k}): "
-                             f"decoder layers {first} of {LAYERS} checkpointed, {plain} without (their activations "
-                             "kept)"], run["launch"]
+    assert run["launch"] == [
+        f"llama-factory-launch: rank 0: partial gradient checkpointing (checkpointed_layers: {k}): "
+        f"decoder layers {first} of {LAYERS} checkpointed, {plain} without (their activations "
+        "kept)"
+    ], run["launch"]
     # LLaMA-Factory trained every step and every layer's adapter, on a config without the key.
     assert finished(run["out"]) == STEPS
     assert all(n > 0 for n in adapter_b_norms(run["out"]).values()) and len(adapter_b_norms(run["out"])) == LAYERS

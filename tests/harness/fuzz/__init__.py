@@ -24,6 +24,7 @@
     the test module):
         PYTHONPATH=scripts:tests .venv/bin/python -m harness.fuzz minimize out/fuzz/failures.jsonl
 """
+
 from __future__ import annotations
 
 from chartkit.chart import STAGES
@@ -60,9 +61,39 @@ from .verdict import (
 from .yamlcheck import go_kind, load
 
 __all__ = [
-    "STAGES", "passthrough", "COMPANIONS", "NON_STAGE_LEAVES", "Example", "example", "invalid_example", "overrides",
-    "minimize", "CLOSED_OBJECTS", "DEFAULTS", "LEAVES", "PRESETS", "RELEASE", "SCHEMA", "go_pattern", "json_arg",
-    "merged_values", "node_at", "node_validator", "schema_errors", "invalid_override", "leaf_strategy", "valid",
-    "Problem", "Result", "apiserver_problems", "check", "classify", "invariant_problems", "manifest_problems",
-    "outcome_label", "report", "go_kind", "load",
+    "STAGES",
+    "passthrough",
+    "COMPANIONS",
+    "NON_STAGE_LEAVES",
+    "Example",
+    "example",
+    "invalid_example",
+    "overrides",
+    "minimize",
+    "CLOSED_OBJECTS",
+    "DEFAULTS",
+    "LEAVES",
+    "PRESETS",
+    "RELEASE",
+    "SCHEMA",
+    "go_pattern",
+    "json_arg",
+    "merged_values",
+    "node_at",
+    "node_validator",
+    "schema_errors",
+    "invalid_override",
+    "leaf_strategy",
+    "valid",
+    "Problem",
+    "Result",
+    "apiserver_problems",
+    "check",
+    "classify",
+    "invariant_problems",
+    "manifest_problems",
+    "outcome_label",
+    "report",
+    "go_kind",
+    "load",
 ]

@@ -1,4 +1,5 @@
 """`python -m harness.fuzz minimize FAILURES.jsonl` (see harness.fuzz.minimiser)."""
+
 import sys
 
 from .minimiser import _main

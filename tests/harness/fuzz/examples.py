@@ -1,5 +1,6 @@
 """Examples: a preset and overrides of random leaves (`example()`), or with one override the
 schema rejects (`invalid_example()`), and the Helm command line that renders one."""
+
 from __future__ import annotations
 
 import json
@@ -64,8 +65,7 @@ NON_STAGE_LEAVES = tuple(p for p in LEAVES if p != ("stages",))
 def overrides(draw, min_size: int = 1, max_size: int = 6) -> list[tuple[str, str]]:
     # Indices, not lists(sampled_from(...), unique=True): that draws the first few leaves in
     # a fifth of all examples. Each index shrinks on its own (towards `global`, a no-op).
-    idx = draw(st.lists(st.integers(0, len(NON_STAGE_LEAVES) - 1), min_size=min_size, max_size=max_size,
-                        unique=True))
+    idx = draw(st.lists(st.integers(0, len(NON_STAGE_LEAVES) - 1), min_size=min_size, max_size=max_size, unique=True))
     paths = [NON_STAGE_LEAVES[i] for i in idx]
     out = []
     for p in paths:
@@ -97,4 +97,3 @@ def invalid_example(draw) -> Example:
     ovs = [o for o in ovs if not (o[0] == bad[0] or o[0].startswith(bad[0] + ".") or bad[0].startswith(o[0] + "."))]
     ovs.insert(draw(st.integers(0, len(ovs))), bad)
     return Example(preset, tuple(ovs))
-

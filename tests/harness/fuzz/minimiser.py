@@ -3,6 +3,7 @@ tests/test_fuzz_values.py): one smallest example per kind of problem.
 
     PYTHONPATH=scripts:tests .venv/bin/python -m harness.fuzz minimize out/fuzz/failures.jsonl
 """
+
 from __future__ import annotations
 
 import json
@@ -25,10 +26,10 @@ def _simpler_values(v):
                 yield s
     elif isinstance(v, list):
         for i in range(len(v)):
-            yield v[:i] + v[i + 1:]
+            yield v[:i] + v[i + 1 :]
         for i, x in enumerate(v):
             for s in _simpler_values(x):
-                yield v[:i] + [s] + v[i + 1:]
+                yield v[:i] + [s] + v[i + 1 :]
     elif isinstance(v, dict):
         for k in v:
             yield {kk: vv for kk, vv in v.items() if kk != k}
@@ -57,7 +58,7 @@ def minimize(ex: Example, signature: str, budget: int = 300) -> Example:
                 ex, improved = cand, True
                 break
         for i in range(len(ex.overrides)):  # drop an override
-            cand = Example(ex.preset, ex.overrides[:i] + ex.overrides[i + 1:])
+            cand = Example(ex.preset, ex.overrides[:i] + ex.overrides[i + 1 :])
             if calls < budget and shows(cand):
                 ex, improved = cand, True
                 break
@@ -67,8 +68,7 @@ def minimize(ex: Example, signature: str, budget: int = 300) -> Example:
             for simpler in _simpler_values(json.loads(text_)):
                 if calls >= budget:
                     break
-                cand = Example(ex.preset, ex.overrides[:i] + ((path, json_arg(simpler)),)
-                               + ex.overrides[i + 1:])
+                cand = Example(ex.preset, ex.overrides[:i] + ((path, json_arg(simpler)),) + ex.overrides[i + 1 :])
                 if shows(cand):
                     ex, improved = cand, True
                     break

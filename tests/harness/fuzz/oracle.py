@@ -1,6 +1,7 @@
 """The oracle: what Helm makes of an example's values (chart defaults, preset and --set-json,
 merged as Helm merges them) validated with jsonschema, `$` read as Go's end of text; the
 --set-json text of a value; and navigation of values.schema.json."""
+
 from __future__ import annotations
 
 import copy
@@ -25,6 +26,7 @@ PRESETS = tuple(presets())  # every preset file of values/, a new one included
 PRESET_VALUES = {p: yaml.safe_load((ROOT / "values" / p).read_text()) for p in PRESETS}
 RELEASE = "llama31"
 
+
 def go_pattern(pattern: str) -> str:
     """A JSON-schema pattern for Python's re with Go RE2's meaning of `$`
     (end of text; Python's `$` also matches before a final newline)."""
@@ -32,14 +34,14 @@ def go_pattern(pattern: str) -> str:
     while i < len(pattern):
         c = pattern[i]
         if c == "\\":
-            out.append(pattern[i:i + 2])
+            out.append(pattern[i : i + 2])
             i += 2
             continue
         if in_class:
             in_class = c != "]"
         elif c == "[":
             in_class = True
-            if pattern[i + 1:i + 2] == "]":  # a literal ] first in a class
+            if pattern[i + 1 : i + 2] == "]":  # a literal ] first in a class
                 out.append("[]")
                 i += 2
                 continue
@@ -118,6 +120,5 @@ def _walk(node: dict, path: tuple[str, ...]):
 
 LEAVES = tuple(p for kind, p in _walk(SCHEMA, ()) if kind == "leaf")
 # Interior objects that refuse unknown keys (root included).
-CLOSED_OBJECTS = ((),) + tuple(p for kind, p in _walk(SCHEMA, ()) if kind == "object"
-                              and node_at(p).get("additionalProperties") is False)
+CLOSED_OBJECTS = ((),) + tuple(p for kind, p in _walk(SCHEMA, ()) if kind == "object" and node_at(p).get("additionalProperties") is False)
 assert SCHEMA.get("additionalProperties") is False

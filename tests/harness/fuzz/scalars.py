@@ -2,6 +2,7 @@
 that break YAML or Go templates, JSON scalars, small free-form objects, and the strings,
 integers and numbers a schema node allows; KNOWN_KEYS, the names the chart itself uses as
 keys of its free maps (collisions)."""
+
 from __future__ import annotations
 
 import math
@@ -12,44 +13,197 @@ from .oracle import _go_re
 
 # Strings YAML (1.1, PyYAML or go-yaml) reads as something else when unquoted, and
 # characters that break YAML or Go templates when pasted raw.
-TRICKY = ("true", "false", "null", "yes", "no", "on", "off", "y", "n", "Y", "N", "~", "0", "1", "007", "08", "1e3",
-          "1e+06", "0x1F", "0o17", "1_000", ".inf", ".nan", "12:30", "2001-01-01", "-", "*a", "&a", "!a", "#a",
-          "a #b", "'a", '"a', "a: b", "a:", "- a", "{a}", "[a]", "|", ">", "%a", "@a", "`a", " a", "a ", "a b",
-          "a\nb", "a\tb", "\\", "{{ x }}", "é", "中文", "a,b=c", "")
+TRICKY = (
+    "true",
+    "false",
+    "null",
+    "yes",
+    "no",
+    "on",
+    "off",
+    "y",
+    "n",
+    "Y",
+    "N",
+    "~",
+    "0",
+    "1",
+    "007",
+    "08",
+    "1e3",
+    "1e+06",
+    "0x1F",
+    "0o17",
+    "1_000",
+    ".inf",
+    ".nan",
+    "12:30",
+    "2001-01-01",
+    "-",
+    "*a",
+    "&a",
+    "!a",
+    "#a",
+    "a #b",
+    "'a",
+    '"a',
+    "a: b",
+    "a:",
+    "- a",
+    "{a}",
+    "[a]",
+    "|",
+    ">",
+    "%a",
+    "@a",
+    "`a",
+    " a",
+    "a ",
+    "a b",
+    "a\nb",
+    "a\tb",
+    "\\",
+    "{{ x }}",
+    "é",
+    "中文",
+    "a,b=c",
+    "",
+)
 _SPECIAL = list(" :#{}[],&*!|>'\"%@`-?\n\t\\=/.")
-CHARS = st.one_of(st.sampled_from(_SPECIAL), st.characters(codec="utf-8", exclude_categories=("Cs", "Cn", "Co")),
-                  st.sampled_from("abcxyz019"))
+CHARS = st.one_of(
+    st.sampled_from(_SPECIAL), st.characters(codec="utf-8", exclude_categories=("Cs", "Cn", "Co")), st.sampled_from("abcxyz019")
+)
 DNS_LABEL = st.from_regex(r"[a-z]([-a-z0-9]{0,8}[a-z0-9])?", fullmatch=True)
 NAMES = st.one_of(st.sampled_from(("team", "hf-token", "cache", "y", "true", "null", "1")), DNS_LABEL)
 
 # Keys of free maps: names the chart itself uses (collisions), YAML-tricky ones, then anything
 # the key's pattern allows.
 KNOWN_KEYS = {
-    ("training", "extraArgs"): ("model_name_or_path", "stage", "do_train", "finetuning_type", "deepspeed",
-                                "dataset", "template", "cutoff_len", "output_dir", "lora_rank", "lora_alpha",
-                                "lora_target", "quantization_bit", "learning_rate", "num_train_epochs", "max_steps",
-                                "val_size", "eval_steps", "max_samples", "trust_remote_code", "neat_packing",
-                                "packing", "y", "null", "true"),
-    ("common", "extraEnv"): ("HF_HOME", "HF_TOKEN", "HF_ENDPOINT", "HOME", "VLLM_API_KEY", "USE_MODELSCOPE_HUB",
-                             "HF_HUB_OFFLINE", "MY_TOKEN", "DB_PASSWORD", "API_KEY", "PATH", "y", "Y", "n", "true",
-                             "null", "NULL", "on", "off", "yes", "No", "_"),
-    ("common", "extraVolumes"): ("workspace", "tmp", "dshm", "config", "cache", "y", "n", "true", "null", "on", "1",
-                                 "123", "1e3", "08", "0x1f"),
+    ("training", "extraArgs"): (
+        "model_name_or_path",
+        "stage",
+        "do_train",
+        "finetuning_type",
+        "deepspeed",
+        "dataset",
+        "template",
+        "cutoff_len",
+        "output_dir",
+        "lora_rank",
+        "lora_alpha",
+        "lora_target",
+        "quantization_bit",
+        "learning_rate",
+        "num_train_epochs",
+        "max_steps",
+        "val_size",
+        "eval_steps",
+        "max_samples",
+        "trust_remote_code",
+        "neat_packing",
+        "packing",
+        "y",
+        "null",
+        "true",
+    ),
+    ("common", "extraEnv"): (
+        "HF_HOME",
+        "HF_TOKEN",
+        "HF_ENDPOINT",
+        "HOME",
+        "VLLM_API_KEY",
+        "USE_MODELSCOPE_HUB",
+        "HF_HUB_OFFLINE",
+        "MY_TOKEN",
+        "DB_PASSWORD",
+        "API_KEY",
+        "PATH",
+        "y",
+        "Y",
+        "n",
+        "true",
+        "null",
+        "NULL",
+        "on",
+        "off",
+        "yes",
+        "No",
+        "_",
+    ),
+    ("common", "extraVolumes"): (
+        "workspace",
+        "tmp",
+        "dshm",
+        "config",
+        "cache",
+        "y",
+        "n",
+        "true",
+        "null",
+        "on",
+        "1",
+        "123",
+        "1e3",
+        "08",
+        "0x1f",
+    ),
     ("datasets",): ("identity", "alpaca_gpt4_en", "dpo_mix_en", "team", "y", "true", "null", "1", "1e3", "a.b"),
-    ("serving", "extraArgs"): ("max-lora-rank", "max-model-len", "tensor-parallel-size", "port", "served-model-name",
-                               "enable-lora", "enforce-eager", "dtype", "lora-modules", "max-loras",
-                               "gpu-memory-utilization", "no-enable-prefix-caching", "y", "true"),
-    ("eval", "extraArgs"): ("limit", "tasks", "model", "model_args", "batch_size", "output_path", "log_samples",
-                            "num_fewshot", "device", "y"),
-    ("training", "deepspeed", "extraConfig"): ("zero_optimization", "bf16", "fp16", "train_batch_size",
-                                               "gradient_clipping", "train_micro_batch_size_per_gpu",
-                                               "steps_per_print", "stage", "wall_clock_breakdown"),
+    ("serving", "extraArgs"): (
+        "max-lora-rank",
+        "max-model-len",
+        "tensor-parallel-size",
+        "port",
+        "served-model-name",
+        "enable-lora",
+        "enforce-eager",
+        "dtype",
+        "lora-modules",
+        "max-loras",
+        "gpu-memory-utilization",
+        "no-enable-prefix-caching",
+        "y",
+        "true",
+    ),
+    ("eval", "extraArgs"): (
+        "limit",
+        "tasks",
+        "model",
+        "model_args",
+        "batch_size",
+        "output_path",
+        "log_samples",
+        "num_fewshot",
+        "device",
+        "y",
+    ),
+    ("training", "deepspeed", "extraConfig"): (
+        "zero_optimization",
+        "bf16",
+        "fp16",
+        "train_batch_size",
+        "gradient_clipping",
+        "train_micro_batch_size_per_gpu",
+        "steps_per_print",
+        "stage",
+        "wall_clock_breakdown",
+    ),
 }
 for _stage in ("sft", "dpo", "merge"):
     KNOWN_KEYS[(_stage, "extraArgs")] = KNOWN_KEYS[("training", "extraArgs")] + (
-        "export_dir", "export_size", "export_device", "adapter_name_or_path")
-KNOWN_KEYS[("common", "podLabels")] = ("app.kubernetes.io/name", "app.kubernetes.io/instance",
-                                       "app.kubernetes.io/component", "helm.sh/chart", "team", "y", "true")
+        "export_dir",
+        "export_size",
+        "export_device",
+        "adapter_name_or_path",
+    )
+KNOWN_KEYS[("common", "podLabels")] = (
+    "app.kubernetes.io/name",
+    "app.kubernetes.io/instance",
+    "app.kubernetes.io/component",
+    "helm.sh/chart",
+    "team",
+    "y",
+    "true",
+)
 KNOWN_KEYS[("common", "podAnnotations")] = ("helm.sh/hook", "team", "y")
 KNOWN_KEYS[("storage", "annotations")] = ("helm.sh/resource-policy", "team", "y")
 KNOWN_KEYS[("common", "nodeSelector")] = ("kubernetes.io/arch", "nvidia.com/gpu.product", "y", "true")
@@ -58,13 +212,17 @@ KNOWN_KEYS[("common", "nodeSelector")] = ("kubernetes.io/arch", "nvidia.com/gpu.
 def text(min_size: int = 0, max_size: int | None = 16) -> st.SearchStrategy[str]:
     hi = 16 if max_size is None else min(max_size, 16)
     ok = lambda s: min_size <= len(s) <= (max_size if max_size is not None else 10**9)  # noqa: E731
-    return st.one_of(st.sampled_from(TRICKY).filter(ok),
-                     st.text(CHARS, min_size=min_size, max_size=max(hi, min_size)).filter(ok))
+    return st.one_of(st.sampled_from(TRICKY).filter(ok), st.text(CHARS, min_size=min_size, max_size=max(hi, min_size)).filter(ok))
 
 
 def json_scalars(null: bool = True) -> st.SearchStrategy:
-    return st.one_of(*([st.none()] if null else []), st.booleans(), st.integers(-10**7, 10**7),
-                     st.floats(-1e7, 1e7, allow_nan=False, allow_infinity=False), text(max_size=12))
+    return st.one_of(
+        *([st.none()] if null else []),
+        st.booleans(),
+        st.integers(-(10**7), 10**7),
+        st.floats(-1e7, 1e7, allow_nan=False, allow_infinity=False),
+        text(max_size=12),
+    )
 
 
 def free_json(keys: st.SearchStrategy | None = None, min_size: int = 0, max_size: int = 3) -> st.SearchStrategy[dict]:
@@ -107,9 +265,9 @@ def _number(node: dict) -> st.SearchStrategy:
     xlo, xhi = "exclusiveMinimum" in node, "exclusiveMaximum" in node
     lo = node.get("exclusiveMinimum", lo)
     hi = node.get("exclusiveMaximum", hi)
-    floats = st.floats(-1e9 if lo is None else lo, 1e9 if hi is None else hi, exclude_min=xlo, exclude_max=xhi,
-                       allow_nan=False, allow_infinity=False)
+    floats = st.floats(
+        -1e9 if lo is None else lo, 1e9 if hi is None else hi, exclude_min=xlo, exclude_max=xhi, allow_nan=False, allow_infinity=False
+    )
     ilo, ihi = _int_bounds(node)
-    ints = st.integers(max(ilo, -10**9), min(ihi, 10**9))
-    return st.one_of(ints, floats) if max(ilo, -10**9) <= min(ihi, 10**9) else floats
-
+    ints = st.integers(max(ilo, -(10**9)), min(ihi, 10**9))
+    return st.one_of(ints, floats) if max(ilo, -(10**9)) <= min(ihi, 10**9) else floats

@@ -1,6 +1,7 @@
 """Hypothesis strategies derived from values.schema.json node by node: values a node accepts
 (type, enum, bounds, pattern, lengths, arrays, objects, propertyNames, oneOf; the
 pass-through nodes from `passthrough`), and one override the schema must reject."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,7 @@ def valid(node: dict, path: tuple = ()) -> st.SearchStrategy:
     if path in PASSTHROUGH and passthrough.PASSTHROUGH_MODE != "raw":
         if passthrough.PASSTHROUGH_MODE == "k8s":
             return PASSTHROUGH[path]
-        return st.one_of(PASSTHROUGH[path], _derived(node, path), *(
-            [WRONG_SHAPES[path]] if path in WRONG_SHAPES else []))
+        return st.one_of(PASSTHROUGH[path], _derived(node, path), *([WRONG_SHAPES[path]] if path in WRONG_SHAPES else []))
     if path in WRONG_SHAPES:
         return st.one_of(WRONG_SHAPES[path], _derived(node, path))
     if path in EXTRA:
@@ -60,8 +60,12 @@ def _typed(t: str, node: dict, path: tuple) -> st.SearchStrategy:
         items = node.get("items", {})
         hi = min(node.get("maxItems", 4), 4)
         inner = valid(items, path + ("*",)) if items else json_scalars()
-        return st.lists(inner, min_size=node.get("minItems", 0), max_size=max(hi, node.get("minItems", 0)),
-                        unique_by=(lambda v: json.dumps(v, sort_keys=True)) if node.get("uniqueItems") else None)
+        return st.lists(
+            inner,
+            min_size=node.get("minItems", 0),
+            max_size=max(hi, node.get("minItems", 0)),
+            unique_by=(lambda v: json.dumps(v, sort_keys=True)) if node.get("uniqueItems") else None,
+        )
     if t == "object":
         return _object(node, path)
     raise ValueError(f"no strategy for type {t!r} at {path}")
@@ -78,12 +82,17 @@ def _object(node: dict, path: tuple) -> st.SearchStrategy[dict]:
             req = required | req
             return st.fixed_dictionaries(
                 {k: valid(props[k], path + (k,)) for k in sorted(req)},
-                optional={k: valid(v, path + (k,)) for k, v in props.items() if k not in req})
+                optional={k: valid(v, path + (k,)) for k, v in props.items() if k not in req},
+            )
+
         return st.one_of([build(b) for b in branches])
     if isinstance(addl, dict):
         names = node.get("propertyNames", {})
-        keys = _string({"type": "string", **names}, key_of=path) if names else (
-            st.one_of(st.sampled_from(KNOWN_KEYS[path]), text(1, 12)) if path in KNOWN_KEYS else text(1, 12))
+        keys = (
+            _string({"type": "string", **names}, key_of=path)
+            if names
+            else (st.one_of(st.sampled_from(KNOWN_KEYS[path]), text(1, 12)) if path in KNOWN_KEYS else text(1, 12))
+        )
         lo = node.get("minProperties", 0)
         return st.dictionaries(keys, valid(addl, path + ("*",)), min_size=lo, max_size=max(lo, 3))
     lo, hi = node.get("minProperties", 0), node.get("maxProperties", 3)
@@ -158,4 +167,3 @@ def invalid_override(draw) -> tuple[str, str]:
     if not bad:  # e.g. a violation of one oneOf branch that another accepts
         bad = [w for w in _WRONG_TYPES if not v.is_valid(w)]
     return ".".join(path), json_arg(draw(st.sampled_from(bad)))
-

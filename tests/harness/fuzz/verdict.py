@@ -3,6 +3,7 @@ with a signature stable under shrinking, so that Hypothesis keeps distinct bugs 
 shrinks each. Beyond the Kubernetes schema tier it flags duplicate YAML keys, plain scalars
 PyYAML and go-yaml read as different types, and what the API server refuses on sight; the
 invariants run on what schema-valid values render."""
+
 from __future__ import annotations
 
 import re
@@ -24,15 +25,26 @@ YAML_MARKERS = ("YAML parse error", "error converting YAML to JSON")
 # Texts of Go template failures (for the report; anything that is neither a
 # schema, a rule nor a YAML error counts as a crash).
 # The most specific first: a signature names the first one the text holds.
-CRASH_MARKERS = ("nil pointer", "wrong type for value", "can't evaluate field", "invalid value; expected",
-                 "cannot index", "unable to parse", "Cannot push on type", "panic", "error calling", 'executing "',
-                 "<.Values")
+CRASH_MARKERS = (
+    "nil pointer",
+    "wrong type for value",
+    "can't evaluate field",
+    "invalid value; expected",
+    "cannot index",
+    "unable to parse",
+    "Cannot push on type",
+    "panic",
+    "error calling",
+    'executing "',
+    "<.Values",
+)
 
 
 @cache
 def _registry(version: str):
     """chartkit.k8s's registry with retrieval cached (15x faster validation)."""
     from referencing import Registry
+
     return Registry(retrieve=cache(k8s._registry(version)._retrieve))
 
 
@@ -49,8 +61,6 @@ def _tail(path) -> str:
     """The last two names of a path, indices dropped: what a signature keeps."""
     names = [str(p) for p in path if not isinstance(p, int) and not str(p).isdigit()]
     return "/".join(names[-2:]) or "<root>"
-
-
 
 
 @dataclass
@@ -103,7 +113,7 @@ _RULE_LINE = re.compile(r"^  - ([A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z0-9_-]+|\[\d+\]|
 
 
 def rule_bullets(stderr: str) -> list[str]:
-    return [ln for ln in stderr[stderr.index(RULE_MSG):].splitlines() if ln.startswith("  - ")]
+    return [ln for ln in stderr[stderr.index(RULE_MSG) :].splitlines() if ln.startswith("  - ")]
 
 
 def _rule_problems(stderr: str) -> list[Problem]:
@@ -139,8 +149,9 @@ def manifest_problems(objects) -> list[Problem]:
                 continue
             for e in v.iter_errors(o):
                 where = "/".join(map(str, e.absolute_path)) or "<root>"
-                out.append(Problem(f"k8s {_tail(e.absolute_path)}: {e.validator}",
-                                   f"Kubernetes {version}: {kind}/{name}: {where}: {e.message}"))
+                out.append(
+                    Problem(f"k8s {_tail(e.absolute_path)}: {e.validator}", f"Kubernetes {version}: {kind}/{name}: {where}: {e.message}")
+                )
     return out
 
 
@@ -152,6 +163,7 @@ def apiserver_problems(objects) -> list[Problem]:
     from chartkit.pipeline import pod_templates
 
     from ..invariants import apiserver_rules
+
     out = [Problem(f"apiserver {_rule_kind(m)}", m) for m in apiserver_rules(objects)]
     for o, spec, _meta in pod_templates(objects):
         what = f"{o['kind']}/{o['metadata']['name']}"
@@ -162,19 +174,23 @@ def apiserver_problems(objects) -> list[Problem]:
             mounts = c.get("volumeMounts") or []
             paths = [m.get("mountPath") for m in mounts]
             for p in {p for p in paths if paths.count(p) > 1}:
-                out.append(Problem(f"apiserver duplicate mountPath {o['kind']}",
-                                   f"{what} container {c.get('name')}: mountPath {p!r} twice"))
+                out.append(
+                    Problem(f"apiserver duplicate mountPath {o['kind']}", f"{what} container {c.get('name')}: mountPath {p!r} twice")
+                )
             for m in mounts:
                 if m.get("name") not in vols:
-                    out.append(Problem(f"apiserver mount without volume {o['kind']}",
-                                       f"{what}: mount {m.get('name')!r} names no volume"))
+                    out.append(Problem(f"apiserver mount without volume {o['kind']}", f"{what}: mount {m.get('name')!r} names no volume"))
     for o in objects:
         if o.get("kind") == "Deployment":
             sel = o["spec"]["selector"].get("matchLabels") or {}
             labels = o["spec"]["template"]["metadata"].get("labels") or {}
             if any(labels.get(k) != v for k, v in sel.items()):
-                out.append(Problem("apiserver selector does not match template",
-                                   f"Deployment/{o['metadata']['name']}: selector {sel} vs labels {labels}"))
+                out.append(
+                    Problem(
+                        "apiserver selector does not match template",
+                        f"Deployment/{o['metadata']['name']}: selector {sel} vs labels {labels}",
+                    )
+                )
     return out
 
 
@@ -188,8 +204,8 @@ def invariant_problems(objects, values: dict) -> list[Problem]:
     """harness.invariants over a render of schema-valid values (the API-server
     rules run in apiserver_problems)."""
     from .. import invariants
-    found = invariants.check(invariants.Render(tuple(objects), values, RELEASE),
-                             only=set(invariants.PER_RENDER) - {"api_server"})
+
+    found = invariants.check(invariants.Render(tuple(objects), values, RELEASE), only=set(invariants.PER_RENDER) - {"api_server"})
     return [Problem(f"invariant {name}", m) for name, msgs in found.items() for m in msgs]
 
 
@@ -229,18 +245,27 @@ def check(ex: Example) -> Result:
             for q in _rule_problems(err):
                 P(Problem(q.signature, f"Helm {m}: {q.message}"))
     if res.valid and "schema" in outcomes:
-        P(Problem("schema-valid values refused by Helm's schema check",
-                  "jsonschema accepts the merged values; Helm says:\n" + next(
-                      res.stderr[m] for m in helm.MAJORS if res.outcome[m] == "schema")))
+        P(
+            Problem(
+                "schema-valid values refused by Helm's schema check",
+                "jsonschema accepts the merged values; Helm says:\n"
+                + next(res.stderr[m] for m in helm.MAJORS if res.outcome[m] == "schema"),
+            )
+        )
     if not res.valid and outcomes != {"schema"}:
-        P(Problem(f"schema-invalid values not refused ({'/'.join(sorted(outcomes))})",
-                  "jsonschema rejects the merged values:\n  " + "\n  ".join(errs[:5]) + "\nbut Helm: " +
-                  ", ".join(f"{m}: {res.outcome[m]}" for m in helm.MAJORS)))
+        P(
+            Problem(
+                f"schema-invalid values not refused ({'/'.join(sorted(outcomes))})",
+                "jsonschema rejects the merged values:\n  "
+                + "\n  ".join(errs[:5])
+                + "\nbut Helm: "
+                + ", ".join(f"{m}: {res.outcome[m]}" for m in helm.MAJORS),
+            )
+        )
 
     # The two majors agree.
     if len(outcomes) > 1:
-        P(Problem("majors disagree", "\n".join(f"Helm {m}: {res.outcome[m]}\n{res.stderr[m][:1500]}"
-                                               for m in helm.MAJORS)))
+        P(Problem("majors disagree", "\n".join(f"Helm {m}: {res.outcome[m]}\n{res.stderr[m][:1500]}" for m in helm.MAJORS)))
     elif outcomes == {"rule"}:
         b3, b4 = (rule_bullets(res.stderr[m]) for m in helm.MAJORS)
         if b3 != b4:
@@ -282,9 +307,12 @@ def outcome_label(res: Result) -> str:
 
 
 def report(res: Result) -> str:
-    lines = [f"Reproducer ({'schema-valid' if res.valid else 'schema-invalid'} values; "
-             f"Helm 3: {res.outcome.get('3')}, Helm 4: {res.outcome.get('4')}):",
-             "  " + res.example.command("3"), ""]
+    lines = [
+        f"Reproducer ({'schema-valid' if res.valid else 'schema-invalid'} values; "
+        f"Helm 3: {res.outcome.get('3')}, Helm 4: {res.outcome.get('4')}):",
+        "  " + res.example.command("3"),
+        "",
+    ]
     if res.schema_errors:
         lines += ["jsonschema errors of the merged values:"] + ["  " + e for e in res.schema_errors[:8]] + [""]
     groups: dict[str, list[str]] = {}
@@ -297,4 +325,3 @@ def report(res: Result) -> str:
     if len(groups) > 12:
         lines.append(f"... and {len(groups) - 12} more kinds of problem")
     return "\n".join(lines)
-

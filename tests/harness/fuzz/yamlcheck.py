@@ -1,6 +1,7 @@
 """YAML as go-yaml v2 (sigs.k8s.io/yaml, what Helm and kubectl read) resolves plain scalars:
 the documents of a render with its duplicate keys and the plain scalars PyYAML and go-yaml
 read as different types."""
+
 from __future__ import annotations
 
 import re
@@ -8,11 +9,37 @@ import re
 import yaml
 
 _GO_FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
-_GO_MAP = {**{s: "bool" for s in ("y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON", "n", "N",
-                                   "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF")},
-           **{s: "null" for s in ("", "~", "null", "Null", "NULL")},
-           **{s: "float" for s in (".nan", ".NaN", ".NAN", ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF",
-                                   "-.inf", "-.Inf", "-.INF")}}
+_GO_MAP = {
+    **{
+        s: "bool"
+        for s in (
+            "y",
+            "Y",
+            "yes",
+            "Yes",
+            "YES",
+            "true",
+            "True",
+            "TRUE",
+            "on",
+            "On",
+            "ON",
+            "n",
+            "N",
+            "no",
+            "No",
+            "NO",
+            "false",
+            "False",
+            "FALSE",
+            "off",
+            "Off",
+            "OFF",
+        )
+    },
+    **{s: "null" for s in ("", "~", "null", "Null", "NULL")},
+    **{s: "float" for s in (".nan", ".NaN", ".NAN", ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF")},
+}
 _GO_TIMESTAMP = re.compile(r"^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([Tt ].*)?$")
 
 
@@ -64,8 +91,7 @@ def _node_problems(node, path: list, out: list) -> None:
         py = _PY_KIND.get(node.tag.rsplit(":", 1)[-1], "str")
         go = go_kind(node.value)
         if {py, go} != {"int", "float"} and py != go:
-            out.append(("ambiguous scalar", path,
-                        f"plain scalar {node.value!r} reads as {py} in PyYAML, {go} in go-yaml (Helm, kubectl)"))
+            out.append(("ambiguous scalar", path, f"plain scalar {node.value!r} reads as {py} in PyYAML, {go} in go-yaml (Helm, kubectl)"))
 
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -86,8 +112,7 @@ def load(text: str) -> tuple[tuple, list]:
             doc = loader.construct_document(node)
             if doc:
                 docs.append(doc)
-                what = f"{doc.get('kind', '?')}/{(doc.get('metadata') or {}).get('name', '?')}" \
-                    if isinstance(doc, dict) else "?"
+                what = f"{doc.get('kind', '?')}/{(doc.get('metadata') or {}).get('name', '?')}" if isinstance(doc, dict) else "?"
                 issues += [(kind, path, f"{what}: {'/'.join(path)}: {msg}") for kind, path, msg in found]
     finally:
         loader.dispose()

@@ -22,6 +22,7 @@ chain, pipeline order), `gpu` (GPU arithmetic, launcher), `wiring` (ConfigMaps a
 `vllm` (routes, served model), `scheduling` (identity labels, placement, images), `pairs`
 (upgrade rule, shared PVC).
 """
+
 from __future__ import annotations
 
 from chartkit.pipeline import pod_templates
@@ -51,9 +52,23 @@ from .values import DEFAULTS_FILE, Render, coalesce, merge_maps, values_of
 from .vllm import ROUTES, _route_ok, route_table, served_model, vllm_routes
 from .wiring import configmap_wiring, volume_wiring
 
-PER_RENDER = {f.__name__: f for f in (path_chain, gpu_arithmetic, launcher_command, configmap_wiring, volume_wiring,
-                                        api_server, secret_flow, vllm_routes, served_model, identity, pipeline_order,
-                                        placement)}
+PER_RENDER = {
+    f.__name__: f
+    for f in (
+        path_chain,
+        gpu_arithmetic,
+        launcher_command,
+        configmap_wiring,
+        volume_wiring,
+        api_server,
+        secret_flow,
+        vllm_routes,
+        served_model,
+        identity,
+        pipeline_order,
+        placement,
+    )
+}
 
 
 def check(r: Render, only=None) -> dict[str, list[str]]:
@@ -73,14 +88,68 @@ def check(r: Render, only=None) -> dict[str, list[str]]:
 
 
 __all__ = [
-    "DEFAULTS_FILE", "merge_maps", "coalesce", "values_of", "Render", "CONFIG_PATH", "BATCH", "flags",
-    "configmaps", "mounted_config", "config_file", "stage_objects", "workload", "plan", "absolute",
-    "model_source", "expected_io", "rendered_io", "stages_of", "path_chain", "pipeline_order", "LORA_RANKS",
-    "gpu_arithmetic", "launcher_command", "configmap_wiring", "volume_wiring", "DNS1123_LABEL",
-    "DNS1123_SUBDOMAIN", "DNS1035_LABEL", "QUALIFIED_NAME", "LABEL_VALUE", "IANA_SVC_NAME", "ENV_VAR_NAME",
-    "CONFIGMAP_KEY", "NAME_RULES", "qualified_name_problems", "data_key_ok", "apiserver_rules", "api_server",
-    "SECRET_NAME", "SECRET_VALUE", "secret_flow", "ROUTES", "route_table", "_route_ok", "vllm_routes",
-    "served_model", "identity", "BLOCKS", "DEFAULT_IMAGE", "pod_block", "stage_setting", "expected_image",
-    "placement", "job_content", "job_compute", "upgrade_rule", "io_of", "lineage", "shared_pvc",
-    "identity_fields", "pod_templates", "PER_RENDER", "check",
+    "DEFAULTS_FILE",
+    "merge_maps",
+    "coalesce",
+    "values_of",
+    "Render",
+    "CONFIG_PATH",
+    "BATCH",
+    "flags",
+    "configmaps",
+    "mounted_config",
+    "config_file",
+    "stage_objects",
+    "workload",
+    "plan",
+    "absolute",
+    "model_source",
+    "expected_io",
+    "rendered_io",
+    "stages_of",
+    "path_chain",
+    "pipeline_order",
+    "LORA_RANKS",
+    "gpu_arithmetic",
+    "launcher_command",
+    "configmap_wiring",
+    "volume_wiring",
+    "DNS1123_LABEL",
+    "DNS1123_SUBDOMAIN",
+    "DNS1035_LABEL",
+    "QUALIFIED_NAME",
+    "LABEL_VALUE",
+    "IANA_SVC_NAME",
+    "ENV_VAR_NAME",
+    "CONFIGMAP_KEY",
+    "NAME_RULES",
+    "qualified_name_problems",
+    "data_key_ok",
+    "apiserver_rules",
+    "api_server",
+    "SECRET_NAME",
+    "SECRET_VALUE",
+    "secret_flow",
+    "ROUTES",
+    "route_table",
+    "_route_ok",
+    "vllm_routes",
+    "served_model",
+    "identity",
+    "BLOCKS",
+    "DEFAULT_IMAGE",
+    "pod_block",
+    "stage_setting",
+    "expected_image",
+    "placement",
+    "job_content",
+    "job_compute",
+    "upgrade_rule",
+    "io_of",
+    "lineage",
+    "shared_pvc",
+    "identity_fields",
+    "pod_templates",
+    "PER_RENDER",
+    "check",
 ]

@@ -1,6 +1,7 @@
 """What the API server refuses that no JSON schema says: name formats, label and annotation
 syntax, container/port/volume/env names, ConfigMap keys and size, extended resources, and
 Service -> selector -> pod -> port."""
+
 from __future__ import annotations
 
 import re
@@ -65,8 +66,13 @@ def _annotations(where: str, ann, out: list) -> None:
 
 def data_key_ok(key) -> bool:
     """apimachinery's IsConfigMapKey: a key of a ConfigMap's or Secret's data."""
-    return (isinstance(key, str) and 0 < len(key) <= 253 and bool(CONFIGMAP_KEY.fullmatch(key))
-            and key not in (".", "..") and not key.startswith(".."))
+    return (
+        isinstance(key, str)
+        and 0 < len(key) <= 253
+        and bool(CONFIGMAP_KEY.fullmatch(key))
+        and key not in (".", "..")
+        and not key.startswith("..")
+    )
 
 
 def _name(where: str, name, rule, out: list) -> None:
@@ -135,8 +141,7 @@ def apiserver_rules(objects) -> list[str]:
                 out.append(f"{cw}: port names repeat")
             for p in ports:
                 n = p.get("name")
-                if n is not None and (len(n) > 15 or not IANA_SVC_NAME.fullmatch(n) or "--" in n
-                                      or not re.search("[a-z]", n)):
+                if n is not None and (len(n) > 15 or not IANA_SVC_NAME.fullmatch(n) or "--" in n or not re.search("[a-z]", n)):
                     out.append(f"{cw}: port name {n!r} is not an IANA_SVC_NAME")
                 if not 1 <= int(p.get("containerPort", 0)) <= 65535:
                     out.append(f"{cw}: containerPort {p.get('containerPort')} out of range")
@@ -167,8 +172,11 @@ def apiserver_rules(objects) -> list[str]:
         where = f"Service/{svc['metadata']['name']}"
         sel = svc["spec"].get("selector") or {}
         _labels(f"{where} selector", sel, out)
-        selected = [(o, spec) for o, spec, meta in pods if o.get("kind") != "Pod" and sel
-                    and all((meta.get("labels") or {}).get(k) == val for k, val in sel.items())]
+        selected = [
+            (o, spec)
+            for o, spec, meta in pods
+            if o.get("kind") != "Pod" and sel and all((meta.get("labels") or {}).get(k) == val for k, val in sel.items())
+        ]
         if not selected:
             out.append(f"{where}: selector {sel} selects no pod template of the render")
         for p in svc["spec"].get("ports") or []:

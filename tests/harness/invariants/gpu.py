@@ -1,5 +1,6 @@
 """GPU arithmetic and the launcher: the one value that sizes each workload, DeepSpeed's batch keys,
 and the command the DeepSpeedJob's launcher runs."""
+
 from __future__ import annotations
 
 from chartkit.pipeline import pod_spec
@@ -27,7 +28,7 @@ def gpu_arithmetic(r: Render) -> list[str]:
         if (lim, req) != (want(n), want(n)):
             out.append(f"{where}: {gpu} limit/request {lim}/{req}, values say {want(n)}")
         for kind in ("limits", "requests"):
-            for k in ((c.get("resources") or {}).get(kind) or {}):
+            for k in (c.get("resources") or {}).get(kind) or {}:
                 if "/" in k and k != gpu and k != v["training"]["rdma"]["resourceName"]:
                     out.append(f"{where}: unexpected extended resource {k}")
 
@@ -52,8 +53,11 @@ def gpu_arithmetic(r: Render) -> list[str]:
         ds = config_file(r, dj, "ds_config.json") or {}
         world = cfg.get("slotsPerWorker", 0) * dj["spec"]["worker"].get("replicas", 1)
         micro, accum = train.get("per_device_train_batch_size"), train.get("gradient_accumulation_steps")
-        for key, w in (("train_micro_batch_size_per_gpu", micro), ("gradient_accumulation_steps", accum),
-                       ("train_batch_size", (micro or 0) * (accum or 0) * world)):
+        for key, w in (
+            ("train_micro_batch_size_per_gpu", micro),
+            ("gradient_accumulation_steps", accum),
+            ("train_batch_size", (micro or 0) * (accum or 0) * world),
+        ):
             if ds.get(key, "auto") not in ("auto", w):
                 out.append(f"{where}: DeepSpeed {key}={ds.get(key)} but LLaMA-Factory's batch gives {w}")
         zero = (ds.get("zero_optimization") or {}).get("stage")
@@ -79,8 +83,9 @@ def gpu_arithmetic(r: Render) -> list[str]:
             out.append(f"{where}: replicas {d['spec'].get('replicas')} != serving.replicas {s['replicas']}")
         f = flags((c.get("args") or [])[1:])
         if str(f.get("tensor-parallel-size")) != str(s["tensorParallelSize"]):
-            out.append(f"{where}: --tensor-parallel-size={f.get('tensor-parallel-size')} "
-                       f"but serving.tensorParallelSize={s['tensorParallelSize']}")
+            out.append(
+                f"{where}: --tensor-parallel-size={f.get('tensor-parallel-size')} but serving.tensorParallelSize={s['tensorParallelSize']}"
+            )
         if v["model"]["numKeyValueHeads"] % s["tensorParallelSize"]:
             out.append(f"{where}: tensor parallel {s['tensorParallelSize']} does not divide {v['model']['numKeyValueHeads']} KV heads")
         if s["lora"]:

@@ -1,5 +1,6 @@
 """Invariants over pairs of renders: the upgrade rule (a job's name follows what it computes) and
 two renders on one PVC; and the agreement of a model's identity fields."""
+
 from __future__ import annotations
 
 import copy
@@ -45,12 +46,24 @@ def job_compute(r: Render, o: dict) -> str:
     for _, spec, _ in pod_templates([o]):
         for c in spec.get("containers") or []:
             res = c.get("resources") or {}
-            out.append([c.get("image"), c.get("command"), c.get("args"), c.get("env"), c.get("workingDir"),
-                        sorted((m.get("mountPath"), m.get("name")) for m in c.get("volumeMounts") or []),
-                        {k: x for k, x in (res.get("limits") or {}).items() if k not in ("cpu", "memory")}])
+            out.append(
+                [
+                    c.get("image"),
+                    c.get("command"),
+                    c.get("args"),
+                    c.get("env"),
+                    c.get("workingDir"),
+                    sorted((m.get("mountPath"), m.get("name")) for m in c.get("volumeMounts") or []),
+                    {k: x for k, x in (res.get("limits") or {}).items() if k not in ("cpu", "memory")},
+                ]
+            )
         for vol in spec.get("volumes") or []:
-            out.append([vol.get("name"), maps.get(vol["configMap"].get("name")) if "configMap" in vol else
-                        {k: x for k, x in vol.items() if k != "name"}])
+            out.append(
+                [
+                    vol.get("name"),
+                    maps.get(vol["configMap"].get("name")) if "configMap" in vol else {k: x for k, x in vol.items() if k != "name"},
+                ]
+            )
     if o["kind"] == "DeepSpeedJob":
         out.append([o["spec"].get("config"), o["spec"]["worker"].get("replicas")])
     return _canon(out)
@@ -65,8 +78,11 @@ def upgrade_rule(a: Render, b: Render) -> list[str]:
     unchanged keeps its name (nothing else - labels, the chart version, other
     stages' settings - re-runs finished work). ConfigMaps keep their names."""
     out = []
-    if (a.release, a.values.get("nameOverride"), a.values.get("fullnameOverride")) != \
-            (b.release, b.values.get("nameOverride"), b.values.get("fullnameOverride")):
+    if (a.release, a.values.get("nameOverride"), a.values.get("fullnameOverride")) != (
+        b.release,
+        b.values.get("nameOverride"),
+        b.values.get("fullnameOverride"),
+    ):
         return out  # other object names: another release, not an upgrade of this one
     ja, jb = _batch_jobs(a), _batch_jobs(b)
     for key in ja.keys() & jb.keys():
@@ -93,8 +109,7 @@ def io_of(r: Render) -> list[tuple[str, list[str], list[str], str]]:
         got = rendered_io(r, stage)
         if got is None:
             continue
-        o = workload(r, stage) if stage != "workspace" else next(
-            (x for x in stage_objects(r, stage) if x["kind"] == "Job"), None)
+        o = workload(r, stage) if stage != "workspace" else next((x for x in stage_objects(r, stage) if x["kind"] == "Job"), None)
         out.append((stage, [x for x in got[0] if x], [x for x in got[1] if x], o))
     return out
 
@@ -107,8 +122,15 @@ def lineage(r: Render, stage: str, o) -> str:
     v = r.values
     if stage == "workspace":
         m = v["model"]
-        return _canon(["download", m["source"], m["huggingfaceRepo"] if m["source"] == "huggingface"
-                       else m["modelscopeRepo"], m["revision"], m["parametersBillion"]])
+        return _canon(
+            [
+                "download",
+                m["source"],
+                m["huggingfaceRepo"] if m["source"] == "huggingface" else m["modelscopeRepo"],
+                m["revision"],
+                m["parametersBillion"],
+            ]
+        )
     reads = rendered_io(r, stage)[0]
     extra = [v["training"]["method"], v["training"]["quantizationBits"] if v["training"]["method"] == "qlora" else None]
     return _canon([stage, reads, extra])
@@ -131,17 +153,23 @@ def shared_pvc(a: Render, b: Render) -> list[str]:
     wb = {w: (s, lineage(b, s, o)) for s, _, ws, o in ib for w in ws}
     for w in wa.keys() & wb.keys():
         if wa[w][1] != wb[w][1]:
-            out.append(f"{w}: written by {a.release}'s {wa[w][0]} and {b.release}'s {wb[w][0]} from different "
-                       f"inputs: {wa[w][1]} vs {wb[w][1]}")
+            out.append(
+                f"{w}: written by {a.release}'s {wa[w][0]} and {b.release}'s {wb[w][0]} from different inputs: {wa[w][1]} vs {wb[w][1]}"
+            )
     for src, dst, writes in ((a, b, wa), (b, a, wb)):
         pa = plan(dst.values)
-        for s, reads, _, _ in (ib if dst is b else ia):
+        for s, reads, _, _ in ib if dst is b else ia:
             for rd in reads:
                 if rd in writes:
                     role = next((k for k, rel in pa.items() if absolute(dst.values, rel) == rd), None)
                     prod = writes[rd][0]
-                    expect = {"base": {"workspace"}, "sft": {"sft"}, "sftModel": {"merge-sft", "sft"},
-                              "dpo": {"dpo"}, "dpoModel": {"merge-dpo", "dpo"}}.get(role, set())
+                    expect = {
+                        "base": {"workspace"},
+                        "sft": {"sft"},
+                        "sftModel": {"merge-sft", "sft"},
+                        "dpo": {"dpo"},
+                        "dpoModel": {"merge-dpo", "dpo"},
+                    }.get(role, set())
                     if prod not in expect:
                         out.append(f"{dst.release}'s {s} reads {rd} as {role}, {src.release}'s {prod} writes it")
     ma, mb = a.values["model"], b.values["model"]

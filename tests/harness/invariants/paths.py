@@ -1,6 +1,7 @@
 """The path plan (the contract of llama-factory.paths, from the values alone) and the invariants
 over it: the path chain of a release's stages, and the order inside a release (who waits for
 whom)."""
+
 from __future__ import annotations
 
 import json
@@ -19,9 +20,16 @@ def plan(v: dict) -> dict[str, str]:
     full = method == "full"
     # Merged models of two methods (or runs) never share a directory.
     tag = ("" if method == "lora" else f"-{method}") + (f"-{run}" if run else "")
-    return {"base": f"models/{m}", "sft": sft, "sftModel": sft if full else f"models/{m}{tag}-sft",
-            "dpo": dpo, "dpoModel": dpo if full else f"models/{m}{tag}-dpo", "data": "data",
-            "hfHome": ".cache/huggingface", "eval": f"evals/{m}{tag}"}
+    return {
+        "base": f"models/{m}",
+        "sft": sft,
+        "sftModel": sft if full else f"models/{m}{tag}-sft",
+        "dpo": dpo,
+        "dpoModel": dpo if full else f"models/{m}{tag}-dpo",
+        "data": "data",
+        "hfHome": ".cache/huggingface",
+        "eval": f"evals/{m}{tag}",
+    }
 
 
 def absolute(v: dict, rel: str) -> str:
@@ -116,7 +124,7 @@ def path_chain(r: Render) -> list[str]:
     for i, (s1, w1) in enumerate(ws):
         if not str(w1).startswith(mount):
             out.append(f"{s1} writes {w1}, outside the PVC at {mount}")
-        for s2, w2 in ws[i + 1:]:
+        for s2, w2 in ws[i + 1 :]:
             if w1 == w2 and not (v["training"]["method"] == "full" and {s1, s2} <= {"sft", "dpo"}):
                 out.append(f"{s1} and {s2} both write {w1}")
             elif str(w1).startswith(str(w2) + "/") or str(w2).startswith(str(w1) + "/"):
@@ -159,8 +167,12 @@ def pipeline_order(r: Render) -> list[str]:
                     if not any((rule.get("onExitCodes") or {}).get("containerName") == "wait-for-inputs" for rule in rules):
                         out.append(f"{comp}: a Job that waits has no podFailurePolicy for its wait")
     for consumer, (reads, _) in io.items():
-        want = {f"{producer}={path}@{fps.get(producer)}" for path in reads
-                for producer, (_, writes) in io.items() if producer != consumer and path in writes}
+        want = {
+            f"{producer}={path}@{fps.get(producer)}"
+            for path in reads
+            for producer, (_, writes) in io.items()
+            if producer != consumer and path in writes
+        }
         got = waits.get(consumer, set())
         if got != want:
             out.append(f"{consumer} waits for {sorted(got)}; the stages of its release that write what it reads: {sorted(want)}")

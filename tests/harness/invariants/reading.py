@@ -1,5 +1,6 @@
 """Reading rendered objects: flags of a command line, the ConfigMaps a pod mounts and the
 config files in them, the objects and the workload of one stage."""
+
 from __future__ import annotations
 
 import json
@@ -50,8 +51,7 @@ def stage_objects(r: Render, stage: str) -> list[dict]:
 
 
 def workload(r: Render, stage: str) -> dict | None:
-    kinds = {"sft": "DeepSpeedJob", "dpo": "DeepSpeedJob", "merge-sft": "Job", "merge-dpo": "Job",
-             "eval": "Job", "serve": "Deployment"}
+    kinds = {"sft": "DeepSpeedJob", "dpo": "DeepSpeedJob", "merge-sft": "Job", "merge-dpo": "Job", "eval": "Job", "serve": "Deployment"}
     found = [o for o in stage_objects(r, stage) if o["kind"] == kinds.get(stage)]
     return found[0] if len(found) == 1 else None
 

@@ -1,6 +1,7 @@
 """Identity and placement: the chart's labels on every object and pod template, and where each
 pod runs (common settings, GPU settings and its stage's own), with its queue, priority and
 image."""
+
 from __future__ import annotations
 
 from chartkit.pipeline import pod_templates
@@ -19,8 +20,12 @@ def identity(r: Render) -> list[str]:
     for o in r.objects:
         labels = (o.get("metadata") or {}).get("labels") or {}
         where = f"{o['kind']}/{o['metadata']['name']}"
-        for k, val in (("app.kubernetes.io/instance", r.release), ("app.kubernetes.io/name", want_name),
-                       ("app.kubernetes.io/part-of", "llama-factory"), ("app.kubernetes.io/managed-by", "Helm")):
+        for k, val in (
+            ("app.kubernetes.io/instance", r.release),
+            ("app.kubernetes.io/name", want_name),
+            ("app.kubernetes.io/part-of", "llama-factory"),
+            ("app.kubernetes.io/managed-by", "Helm"),
+        ):
             if labels.get(k) != val:
                 out.append(f"{where}: label {k}={labels.get(k)!r}, expected {val!r}")
         if not labels.get("app.kubernetes.io/component"):
@@ -47,8 +52,16 @@ def identity(r: Render) -> list[str]:
     return out
 
 
-BLOCKS = {"workspace": "download", "sft": "sft", "dpo": "dpo", "merge-sft": "merge", "merge-dpo": "merge",
-          "eval": "eval", "serve": "serving", "serve-test": None}
+BLOCKS = {
+    "workspace": "download",
+    "sft": "sft",
+    "dpo": "dpo",
+    "merge-sft": "merge",
+    "merge-dpo": "merge",
+    "eval": "eval",
+    "serve": "serving",
+    "serve-test": None,
+}
 DEFAULT_IMAGE = {"notebook": "notebook", "serving": "vllm", None: "test"}
 
 
@@ -97,13 +110,17 @@ def placement(r: Render) -> list[str]:
         containers = spec.get("containers", []) + spec.get("initContainers", [])
         gpus = bool(gpu_name) and any(_gpus(x, gpu_name)[0] > 0 for x in containers)
         sched = ((v.get(block) or {}).get("scheduling") or {}) if block else {}
-        want_sel = {**(c.get("nodeSelector") or {}), **((c["gpu"].get("nodeSelector") or {}) if gpus else {}),
-                    **(sched.get("nodeSelector") or {})}
+        want_sel = {
+            **(c.get("nodeSelector") or {}),
+            **((c["gpu"].get("nodeSelector") or {}) if gpus else {}),
+            **(sched.get("nodeSelector") or {}),
+        }
         if (spec.get("nodeSelector") or {}) != want_sel:
-            out.append(f"{where}: nodeSelector {spec.get('nodeSelector')}, expected {want_sel} "
-                       f"({'a GPU pod' if gpus else 'no GPUs'}, stage {block})")
-        want_tol = (c.get("tolerations") or []) + ((c["gpu"].get("tolerations") or []) if gpus else []) + (
-            sched.get("tolerations") or [])
+            out.append(
+                f"{where}: nodeSelector {spec.get('nodeSelector')}, expected {want_sel} "
+                f"({'a GPU pod' if gpus else 'no GPUs'}, stage {block})"
+            )
+        want_tol = (c.get("tolerations") or []) + ((c["gpu"].get("tolerations") or []) if gpus else []) + (sched.get("tolerations") or [])
         if (spec.get("tolerations") or []) != want_tol:
             out.append(f"{where}: tolerations {spec.get('tolerations')}, expected {want_tol}")
         for key in ("affinity", "priorityClassName", "runtimeClassName", "serviceAccountName"):
@@ -112,7 +129,7 @@ def placement(r: Render) -> list[str]:
                 out.append(f"{where}: {key} {spec.get(key)!r}, expected {want!r} (stage {block})")
         queue = stage_setting(v, block, "queue") or None
         if o["kind"] in ("DeepSpeedJob", "Notebook"):
-            t9k = ((o["spec"].get("scheduler") or {}).get("t9kScheduler") or {})
+            t9k = (o["spec"].get("scheduler") or {}).get("t9kScheduler") or {}
             if t9k.get("queue") != queue:
                 out.append(f"{where}: T9k queue {t9k.get('queue')!r}, expected {queue!r}")
             if o["kind"] == "DeepSpeedJob" and queue and t9k.get("priority") != stage_setting(v, block, "priority"):

@@ -1,4 +1,5 @@
 """Secrets only by reference, and no secret-looking string rendered in clear."""
+
 from __future__ import annotations
 
 import json
@@ -9,9 +10,11 @@ from chartkit.pipeline import pod_templates
 from .values import Render
 
 SECRET_NAME = re.compile(r"(?i)(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL)")
-SECRET_VALUE = re.compile(r"(hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9_-]{20,}|gh[pousr]_[A-Za-z0-9]{20,}|AKIA[0-9A-Z]{16}"
-                          r"|xox[abprs]-[A-Za-z0-9-]{10,}|-----BEGIN [A-Z ]*PRIVATE KEY-----"
-                          r"|eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,})")
+SECRET_VALUE = re.compile(
+    r"(hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9_-]{20,}|gh[pousr]_[A-Za-z0-9]{20,}|AKIA[0-9A-Z]{16}"
+    r"|xox[abprs]-[A-Za-z0-9-]{10,}|-----BEGIN [A-Z ]*PRIVATE KEY-----"
+    r"|eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,})"
+)
 
 
 def secret_flow(r: Render) -> list[str]:
@@ -21,8 +24,10 @@ def secret_flow(r: Render) -> list[str]:
     serving.apiKey.existingSecret), and no secret-looking string appears in a
     ConfigMap, an env value, a command line, a label or an annotation."""
     out, v = [], r.values
-    refs = {"HF_TOKEN": (v["common"]["huggingface"]["existingSecret"], v["common"]["huggingface"]["tokenKey"]),
-            "VLLM_API_KEY": (v["serving"]["apiKey"]["existingSecret"], v["serving"]["apiKey"]["key"])}
+    refs = {
+        "HF_TOKEN": (v["common"]["huggingface"]["existingSecret"], v["common"]["huggingface"]["tokenKey"]),
+        "VLLM_API_KEY": (v["serving"]["apiKey"]["existingSecret"], v["serving"]["apiKey"]["key"]),
+    }
     exposed = []
     for o in r.objects:
         meta = o.get("metadata") or {}
@@ -54,8 +59,7 @@ def secret_flow(r: Render) -> list[str]:
             for name, (secret, _) in refs.items():
                 # The token goes to every main container (the helm-test Pod's client needs none), not
                 # to the init container that waits for a stage's inputs on the PVC.
-                if (secret and name == "HF_TOKEN" and r.component(o) != "serve-test" and c not in inits
-                        and name not in names):
+                if secret and name == "HF_TOKEN" and r.component(o) != "serve-test" and c not in inits and name not in names:
                     out.append(f"{cw}: common.huggingface.existingSecret is set but {name} is not passed")
     for where, thing in exposed:
         m = SECRET_VALUE.search(json.dumps(thing))

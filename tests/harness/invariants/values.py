@@ -1,5 +1,6 @@
 """The values a render was made from: Helm's merge of chart defaults, values files, --set-json
 and --set, written out again for the harness's releases; and Render, what every invariant reads."""
+
 from __future__ import annotations
 
 import copy

@@ -1,6 +1,7 @@
 """What the chart asks of vLLM: every HTTP request is a route of the pinned version
 (tests/peer/vllm_routes.json), on vLLM's port, with the key where vLLM wants it; clients ask
 for the name vLLM serves."""
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """Wiring inside a pod: ConfigMap volumes and the files named under their mount paths, the
 workspace PVC, /tmp, /dev/shm, extra volumes, and requests within limits."""
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,7 @@ def configmap_wiring(r: Render) -> list[str]:
                     continue
                 data = maps[cm]
                 root = m["mountPath"].rstrip("/") + "/"
-                refs = {p[len(root):] for p in _CM_REF.findall(text + json.dumps(list(data.values())))
-                        if p.startswith(root)}
+                refs = {p[len(root) :] for p in _CM_REF.findall(text + json.dumps(list(data.values()))) if p.startswith(root)}
                 if not refs:
                     out.append(f"{where}: nothing refers to {root}")
                 for ref in sorted(refs - set(data)):
@@ -62,7 +62,7 @@ def configmap_wiring(r: Render) -> list[str]:
 
 def _mib(q: str) -> int:
     q = str(q)
-    for unit, f in (("Ti", 1024 ** 2), ("Gi", 1024), ("Mi", 1)):
+    for unit, f in (("Ti", 1024**2), ("Gi", 1024), ("Mi", 1)):
         if q.endswith(unit):
             return int(float(q[:-2]) * f)
     return int(int(q) / 2**20)
@@ -83,8 +83,13 @@ def volume_wiring(r: Render) -> list[str]:
     out, v = [], r.values
     claim = v["storage"]["existingClaim"] or v["storage"]["name"]
     mount = v["storage"]["mountPath"]
-    shm = {"sft": v["training"]["shmSize"], "dpo": v["training"]["shmSize"], "eval": v["eval"]["shmSize"],
-           "serve": v["serving"]["shmSize"], "workspace": None}
+    shm = {
+        "sft": v["training"]["shmSize"],
+        "dpo": v["training"]["shmSize"],
+        "eval": v["eval"]["shmSize"],
+        "serve": v["serving"]["shmSize"],
+        "workspace": None,
+    }
     for o, spec, _ in pod_templates(r.objects):
         where = f"{o['kind']}/{o['metadata']['name']}"
         comp = r.component(o)
@@ -129,8 +134,9 @@ def volume_wiring(r: Render) -> list[str]:
                 out.append(f"{where}: /dev/shm mounted where no shmSize applies")
     for pvc in r.of("PersistentVolumeClaim"):
         if pvc["metadata"]["name"] != v["storage"]["name"] or v["storage"]["existingClaim"]:
-            out.append(f"PVC {pvc['metadata']['name']} with storage.name={v['storage']['name']!r}, "
-                       f"existingClaim={v['storage']['existingClaim']!r}")
+            out.append(
+                f"PVC {pvc['metadata']['name']} with storage.name={v['storage']['name']!r}, existingClaim={v['storage']['existingClaim']!r}"
+            )
         if (pvc["metadata"].get("annotations") or {}).get("helm.sh/resource-policy") != "keep":
             out.append(f"PVC {pvc['metadata']['name']} is not kept on uninstall")
     return out
