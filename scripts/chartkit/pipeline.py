@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-import yaml
+from .chart import load_yaml
 
 GPU = "nvidia.com/gpu"
 
@@ -29,7 +29,7 @@ def config_data(objects, key: str) -> dict:
     """Parsed data key of the one ConfigMap that has it."""
     (cm,) = [o for o in by_kind(objects, "ConfigMap") if key in o.get("data", {})]
     text = cm["data"][key]
-    return json.loads(text) if key.endswith(".json") else yaml.safe_load(text)
+    return json.loads(text) if key.endswith(".json") else load_yaml(text)
 
 
 def pod_templates(objects):

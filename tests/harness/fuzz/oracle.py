@@ -11,9 +11,8 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 import jsonschema
-import yaml
 
-from chartkit.chart import ROOT, presets
+from chartkit.chart import ROOT, load_yaml, presets
 
 from ..invariants.values import coalesce  # Helm's coalesce of user values over chart defaults
 
@@ -21,9 +20,9 @@ if TYPE_CHECKING:
     from .examples import Example
 
 SCHEMA = json.loads((ROOT / "values.schema.json").read_text())
-DEFAULTS = yaml.safe_load((ROOT / "values.yaml").read_text())
+DEFAULTS = load_yaml((ROOT / "values.yaml").read_text())
 PRESETS = tuple(presets())  # every preset file of values/, a new one included
-PRESET_VALUES = {p: yaml.safe_load((ROOT / "values" / p).read_text()) for p in PRESETS}
+PRESET_VALUES = {p: load_yaml((ROOT / "values" / p).read_text()) for p in PRESETS}
 RELEASE = "llama31"
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 
-import yaml
-
+from chartkit.chart import load_yaml
 from chartkit.pipeline import pod_spec
 
 from .values import Render
@@ -41,7 +40,7 @@ def config_file(r: Render, o: dict, key: str):
     text = mounted_config(r, spec).get(key)
     if text is None:
         return None
-    return json.loads(text) if key.endswith(".json") else yaml.safe_load(text)
+    return json.loads(text) if key.endswith(".json") else load_yaml(text)
 
 
 def stage_objects(r: Render, stage: str) -> list[dict]:

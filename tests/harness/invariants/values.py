@@ -4,13 +4,12 @@ and --set, written out again for the harness's releases; and Render, what every 
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import re
 from dataclasses import dataclass, field
 
-import yaml
-
-from chartkit.chart import ROOT
+from chartkit.chart import ROOT, load_yaml
 
 DEFAULTS_FILE = ROOT / "values.yaml"
 
@@ -74,11 +73,17 @@ def _put(d: dict, path: str, value) -> None:
     d[keys[-1].replace("\\.", ".")] = value
 
 
+@functools.cache
+def _defaults() -> dict:
+    """The chart's values.yaml, read once (values_of hands out copies)."""
+    return load_yaml(DEFAULTS_FILE.read_text())
+
+
 def values_of(files=(), sets=(), set_json=()) -> dict:
     """The values Helm renders with: chart defaults, values files, --set-json, --set."""
     user: dict = {}
     for f in files:
-        user = merge_maps(user, yaml.safe_load((ROOT / f).read_text()) or {})
+        user = merge_maps(user, load_yaml((ROOT / f).read_text()) or {})
     for s in set_json:
         k, _, v = s.partition("=")
         _put(user, k, json.loads(v))
@@ -86,7 +91,7 @@ def values_of(files=(), sets=(), set_json=()) -> dict:
         for part in _split_top(s):
             k, _, v = part.partition("=")
             _put(user, k, _set_value(v))
-    return coalesce(user, yaml.safe_load(DEFAULTS_FILE.read_text()))
+    return coalesce(user, copy.deepcopy(_defaults()))
 
 
 @dataclass(frozen=True)
