@@ -9,8 +9,13 @@ PRESET ?= values/8b-2xdp.yaml
 # its tests then skip, saying so in one line. CI always installs it.
 PEER   ?= 1
 # The Kubernetes minors the cluster tier runs against (scripts/k8s/build.py pins them): the
-# whole suite against the first, the cluster tier again against each other one. CI sets both.
+# cluster tier against each (the offline tiers once). CI sets both.
 K8S_MINORS ?= 1.34
+# The offline tiers run on every core (pytest-xdist; JOBS=0 runs them in this process), whole
+# test files per worker so that each render is made once; the cluster tier runs in one process
+# (one control plane) per minor.
+JOBS   ?= auto
+XDIST  := $(if $(filter 0,$(JOBS)),,-n $(JOBS) --dist loadfile)
 
 .PHONY: check help setup peer k8s cluster render test test-fast lint docs clean e2e workflows fuzz
 
@@ -52,13 +57,13 @@ check: setup
 
 ## The whole test suite (with the peer tier unless PEER=0), the cluster tier on a local control plane.
 test: setup check k8s $(if $(filter 0,$(PEER)),,peer)
-	K8S_MINOR=$(firstword $(K8S_MINORS)) $(PY) -m pytest
-	$(foreach m,$(wordlist 2,9,$(K8S_MINORS)),K8S_MINOR=$(m) $(PY) -m pytest -m cluster tests/cluster &&) true
+	$(PY) -m pytest $(XDIST) -m "not cluster"
+	$(foreach m,$(K8S_MINORS),K8S_MINOR=$(m) $(PY) -m pytest -m cluster tests/cluster &&) true
 
 ## The edit loop: the offline tiers without the peer stack and checkov, stopping at the first
 ## failure; renders come from the disk cache (out/render-cache/) when nothing they depend on changed.
 test-fast: setup
-	$(PY) -m pytest -x -q -m "not cluster" --ignore=tests/peer --ignore=tests/test_checkov.py
+	$(PY) -m pytest $(XDIST) -x -q -m "not cluster" --ignore=tests/peer --ignore=tests/test_checkov.py
 
 ## Only the cluster tier (K8S_MINORS=1.37 for the other minor).
 cluster: setup k8s
