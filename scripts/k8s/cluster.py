@@ -16,6 +16,10 @@ kwok, started directly with the flags envtest and kwokctl use, on loopback only.
 
 The cluster tier's pytest fixture (tests/cluster/conftest.py) uses ControlPlane directly.
 KEEP_CLUSTER_DIR=1 keeps the temp dir (logs, etcd data, kubeconfig) after the stop.
+
+One file over 400 lines on purpose: it runs by its path (make cluster, the tier's fixture)
+beside build.py, and its parts (PKI, ports, components, nodes, storage, stop) are one start-up
+sequence read top to bottom.
 """
 
 from __future__ import annotations
