@@ -1,5 +1,6 @@
 """Peer tier: the chart's merge step (files/launch.py export) with the real
-`llamafactory-cli export` of LLaMA-Factory 0.9.5 on CPU, on a tiny randomly
+`llamafactory-cli export` of LLaMA-Factory 0.9.5 on CPU (its console script, as
+a process of its own: a fork of the peer tier's forkserver), on a tiny randomly
 initialised Llama and a LoRA adapter made by PEFT: the merged model lands in
 export_dir only when the export succeeded, a relaunch skips it, and a failed
 export leaves the served model as it was. The rendered merge.yaml of the chart
@@ -11,6 +12,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import yaml
@@ -22,67 +24,20 @@ from harness.testkit import render
 
 pytestmark = pytest.mark.skipif(peer_missing() is not None, reason=peer_missing() or "")
 
-# `llamafactory-cli export` imports LLaMA-Factory's multimodal plugin, which imports torchaudio
-# at module level; no torchaudio is published for the peer stack's torch (2.13.0), and the
-# export never uses it. Without a real one the CLI runs with a placeholder package that fails
-# on any use: the export either never touches it or this test fails.
-PLACEHOLDER = '''"""Placeholder for the peer tier (tests/peer/test_launch_export.py): fails on any use."""
-def __getattr__(name):
-    raise RuntimeError(f"torchaudio.{name}: torchaudio is not installed in the peer tier (placeholder)")
-'''
-
-
-@pytest.fixture(scope="module", autouse=True)
-def torchaudio_for_the_cli(tmp_path_factory):
-    if importlib.util.find_spec("torchaudio") is not None:
-        yield
-        return
-    site = tmp_path_factory.mktemp("placeholder")
-    (site / "torchaudio").mkdir()
-    (site / "torchaudio" / "__init__.py").write_text(PLACEHOLDER)
-    before = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), before]))
-    yield
-    if before is None:
-        del os.environ["PYTHONPATH"]
-    else:
-        os.environ["PYTHONPATH"] = before
-
-
 spec = importlib.util.spec_from_file_location("chart_launch", ROOT / "files" / "launch.py")
 launch = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(launch)
-CLI = (str(Path(sys.executable).parent / "llamafactory-cli"), "export")
+CLI_SCRIPT = str(Path(sys.executable).parent / "llamafactory-cli")
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import gpu_proof
-
+def workspace(tmp_path_factory, peer_stack):
     root = tmp_path_factory.mktemp("pvc")
     base, adapter = root / "models" / "tiny", root / "saves" / "tiny" / "lora" / "sft"
-    torch.manual_seed(0)
-    cfg = LlamaConfig(
-        vocab_size=30100,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        bos_token_id=30004,
-        eos_token_id=30005,
+    made = peer_stack.run(
+        "-m", "harness.tiny_llama", str(base), "--layers", "2", "--adapter", str(adapter), capture_output=True, text=True, timeout=300
     )
-    model = LlamaForCausalLM(cfg)
-    model.save_pretrained(base)
-    gpu_proof.build_tokenizer(base, n_words=30000)
-    peft_model = get_peft_model(model, LoraConfig(r=8, target_modules=["q_proj", "v_proj"], lora_alpha=16))
-    peft_model.save_pretrained(adapter)
+    assert made.returncode == 0, made.stderr[-3000:]
     rendered = pipeline.config_data(render("8b.yaml", "merge-sft"), "merge.yaml")
     merge = dict(
         rendered,
@@ -93,7 +48,24 @@ def workspace(tmp_path_factory):
     )
     config = root / "merge.yaml"
     config.write_text(yaml.safe_dump(merge))
-    return {"root": root, "config": config, "adapter": adapter, "final": Path(merge["export_dir"]), "rendered": rendered}
+    # `llamafactory-cli export`, the console script the image runs, as its own process (a fork of
+    # the peer tier's forkserver) with the CLI's environment.
+    cli = tuple(peer_stack.command(CLI_SCRIPT, "export"))
+    return {
+        "root": root,
+        "config": config,
+        "adapter": adapter,
+        "final": Path(merge["export_dir"]),
+        "rendered": rendered,
+        "cli": cli,
+        "stack": peer_stack,
+    }
+
+
+def export(workspace, config) -> int:
+    """The chart's merge step, run with the peer environment (the launcher's and the CLI's)."""
+    with mock.patch.dict(os.environ, workspace["stack"].env, clear=True):
+        return launch.export(str(config), cli=workspace["cli"])
 
 
 def test_the_rendered_merge_config_is_the_one_exported(workspace):
@@ -102,16 +74,16 @@ def test_the_rendered_merge_config_is_the_one_exported(workspace):
 
 def test_real_export_lands_whole_and_a_relaunch_skips_it(workspace, capsys):
     final = workspace["final"]
-    assert launch.export(str(workspace["config"]), cli=CLI) == 0
+    assert export(workspace, workspace["config"]) == 0
     files = sorted(p.name for p in final.iterdir())
     assert "config.json" in files and any(f.endswith(".safetensors") for f in files) and ".merged-from" in files
     assert not final.with_name(final.name + ".partial").exists()
-    from transformers import AutoModelForCausalLM
-
-    assert AutoModelForCausalLM.from_pretrained(final).config.num_hidden_layers == 2
+    load = "import sys; from transformers import AutoModelForCausalLM as M\nprint(M.from_pretrained(sys.argv[1]).config.num_hidden_layers)"
+    loaded = workspace["stack"].run("-c", load, str(final), capture_output=True, text=True, timeout=300)
+    assert loaded.stdout == "2\n", loaded.stderr[-3000:]
     before = {p.name: p.stat().st_mtime_ns for p in final.iterdir()}
     capsys.readouterr()
-    assert launch.export(str(workspace["config"]), cli=CLI) == 0
+    assert export(workspace, workspace["config"]) == 0
     assert "llama-factory-launch: skip:" in capsys.readouterr().out
     assert {p.name: p.stat().st_mtime_ns for p in final.iterdir()} == before
 
@@ -119,7 +91,7 @@ def test_real_export_lands_whole_and_a_relaunch_skips_it(workspace, capsys):
 def test_a_failed_real_export_leaves_the_merged_model(workspace, tmp_path):
     final = workspace["final"]
     if not final.exists():
-        assert launch.export(str(workspace["config"]), cli=CLI) == 0
+        assert export(workspace, workspace["config"]) == 0
     served = {p.name: p.read_bytes() for p in final.iterdir()}
     broken = yaml.safe_load(workspace["config"].read_text())
     # A retrained adapter (new stamp) whose weights are unreadable: the export fails.
@@ -129,6 +101,6 @@ def test_a_failed_real_export_leaves_the_merged_model(workspace, tmp_path):
     broken["adapter_name_or_path"] = str(bad)
     config = tmp_path / "merge.yaml"
     config.write_text(yaml.safe_dump(broken))
-    assert launch.export(str(config), cli=CLI) != 0
+    assert export(workspace, config) != 0
     assert {p.name: p.read_bytes() for p in final.iterdir()} == served
     assert json.loads((final / ".merged-from").read_text())["adapter"] == str(workspace["adapter"])

@@ -1,16 +1,14 @@
 """Peer tier: every LLaMA-Factory config and DeepSpeed JSON the chart renders is
 checked by LLaMA-Factory's and DeepSpeed's own code, at the versions the
 training image pins (images/llama-factory/). One checker process runs every
-config (harness.peer), so the heavy imports happen once."""
+config (harness.peer, in a fork of the peer tier's forkserver)."""
 
-import functools
 import importlib.metadata
 import json
 import os
 import re
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -98,8 +96,8 @@ for _n, (_sets, _) in NEGATIVE.items():
     CASES[f"negative/{_n}"] = ("train", "8b.yaml", "sft", _sets)
 
 
-@functools.cache
-def results():
+@pytest.fixture(scope="module")
+def results(peer_stack):
     jobs = []
     for job_id, (kind, preset, stage, sets, *values) in CASES.items():
         objects = render(preset, stage, *sets, values=values[0] if values else ())
@@ -116,19 +114,15 @@ def results():
         port = str(s.getsockname()[1])
         s.close()
         try:
-            proc = subprocess.run(
-                [sys.executable, "-m", "harness.peer"],
+            proc = peer_stack.run(
+                "-m",
+                "harness.peer",
                 input=json.dumps(jobs),
                 capture_output=True,
                 text=True,
                 cwd=ROOT,
                 timeout=1200,
-                env={
-                    "PYTHONPATH": os.pathsep.join(str(ROOT / d) for d in ("scripts", "tests")),
-                    "PATH": "/usr/bin:/bin",
-                    "TORCH_EXTENSIONS_DIR": str(extensions),
-                    "PEER_MASTER_PORT": port,
-                },
+                env={"TORCH_EXTENSIONS_DIR": str(extensions), "PEER_MASTER_PORT": port},
             )
         except subprocess.TimeoutExpired as e:
             tail = (e.stderr or b"")[-3000:].decode(errors="replace")
@@ -138,13 +132,13 @@ def results():
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if not c.startswith("negative/")])
-def test_rendered_config_is_accepted(case):
-    assert results()[case] == []
+def test_rendered_config_is_accepted(case, results):
+    assert results[case] == []
 
 
 @pytest.mark.parametrize("name", sorted(NEGATIVE))
-def test_misuse_fails_with_the_peer_message(name):
-    errors = results()[f"negative/{name}"]
+def test_misuse_fails_with_the_peer_message(name, results):
+    errors = results[f"negative/{name}"]
     assert errors and NEGATIVE[name][1] in " ".join(errors), errors
 
 

@@ -1,8 +1,9 @@
 """Peer tier: partial gradient checkpointing (training.gradientCheckpointingLayers) as the chart's
 launcher applies it, with real LLaMA-Factory 0.9.5 training on CPU. The chart's rendered train.yaml
 (values/8b.yaml sft with the value set) is run through files/launch.py train, as a DeepSpeedJob's
-rank runs it, on a tiny randomly initialised Llama of 4 decoder layers, with its paths moved to a
-temporary directory and the GPU-only settings (DeepSpeed, Liger, bf16) off.
+rank runs it (a process of its own: a fork of the peer tier's forkserver), on a tiny randomly
+initialised Llama of 4 decoder layers, with its paths moved to a temporary directory and the
+GPU-only settings (DeepSpeed, Liger, bf16) off.
 
 What the run is observed to do, independently of what the launcher says: every call of
 torch.utils.checkpoint.checkpoint and every forward of a decoder layer (LlamaDecoderLayer.forward,
@@ -13,12 +14,8 @@ autograd; the launcher says so in one line; LLaMA-Factory accepts the config (th
 its own key) and trains every layer's adapter. With all layers checkpointed (no key), every layer
 goes through torch's checkpoint: the spy sees what it should."""
 
-import importlib.util
 import json
-import os
 import re
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -33,13 +30,6 @@ from harness.testkit import render
 pytestmark = pytest.mark.skipif(peer_missing() is not None, reason=peer_missing() or "")
 
 LAYERS, STEPS = 4, 2
-# LLaMA-Factory's data module imports its multimodal plugin, which imports torchaudio at module
-# level; none is published for the peer stack's torch, and text SFT never uses it (the same
-# placeholder as tests/peer/test_launch_export.py).
-PLACEHOLDER = '''"""Placeholder for the peer tier (tests/peer/test_partial_checkpointing.py): fails on any use."""
-def __getattr__(name):
-    raise RuntimeError(f"{__name__}.{name}: not installed in the peer tier (placeholder)")
-'''
 # Runs the chart's launcher as a rank runs it, with spies on torch's checkpoint and the layers.
 DRIVER = """
 import functools, runpy, sys
@@ -68,40 +58,18 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import gpu_proof
-
+def workspace(tmp_path_factory, peer_stack):
     root = tmp_path_factory.mktemp("pvc")
     base = root / "models" / "tiny"
-    torch.manual_seed(0)
-    cfg = LlamaConfig(
-        vocab_size=30100,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=LAYERS,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        bos_token_id=30004,
-        eos_token_id=30005,
-    )
-    LlamaForCausalLM(cfg).save_pretrained(base)
-    gpu_proof.build_tokenizer(base, n_words=30000)
+    made = peer_stack.run("-m", "harness.tiny_llama", str(base), "--layers", str(LAYERS), capture_output=True, text=True, timeout=300)
+    assert made.returncode == 0, made.stderr[-3000:]
     data = root / "data"
     data.mkdir()
     rows = [{"instruction": f"w{i} w{i + 1} w{i + 2}", "input": "", "output": " ".join(f"w{i + j}" for j in range(40))} for i in range(16)]
     (data / "tiny_sft.json").write_text(json.dumps(rows))
     (data / "dataset_info.json").write_text(json.dumps({"tiny_sft": {"file_name": "tiny_sft.json"}}))
-    site = root / "site"
-    if importlib.util.find_spec("torchaudio") is None:
-        (site / "torchaudio").mkdir(parents=True)
-        (site / "torchaudio" / "__init__.py").write_text(PLACEHOLDER)
     (root / "driver.py").write_text(DRIVER)
-    return {"root": root, "base": base, "data": data, "site": site}
+    return {"root": root, "base": base, "data": data, "stack": peer_stack}
 
 
 def train(workspace, name: str, *sets: str) -> dict:
@@ -130,21 +98,12 @@ def train(workspace, name: str, *sets: str) -> dict:
         cfg.pop(key, None)
     config = workspace["root"] / f"{name}.yaml"
     config.write_text(yaml.safe_dump(cfg))
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE")}
-    env.update(
-        PYTHONPATH=os.pathsep.join(filter(None, [str(workspace["site"]), env.get("PYTHONPATH")])),
-        HF_HUB_OFFLINE="1",
-        HF_DATASETS_OFFLINE="1",
-        CUDA_VISIBLE_DEVICES="",
-        TOKENIZERS_PARALLELISM="false",
-        DISABLE_VERSION_CHECK="0",
-        PYTHONUNBUFFERED="1",
-    )
-    proc = subprocess.run(
-        [sys.executable, str(workspace["root"] / "driver.py"), str(ROOT / "files" / "launch.py"), str(config)],
+    proc = workspace["stack"].run(
+        str(workspace["root"] / "driver.py"),
+        str(ROOT / "files" / "launch.py"),
+        str(config),
         capture_output=True,
         text=True,
-        env=env,
         cwd=workspace["root"],
         timeout=900,
     )
@@ -164,13 +123,14 @@ def train(workspace, name: str, *sets: str) -> dict:
 
 def adapter_b_norms(out: Path) -> dict[int, float]:
     """The norm of every decoder layer's LoRA B matrices (zero at the start: non-zero once trained)."""
-    from safetensors.torch import load_file
+    import numpy
+    from safetensors.numpy import load_file
 
     norms: dict[int, float] = {}
     for name, t in load_file(str(out / "adapter_model.safetensors")).items():
         m = re.search(r"\.layers\.(\d+)\..*lora_B", name)
         if m:
-            norms[int(m.group(1))] = norms.get(int(m.group(1)), 0.0) + float(t.float().norm())
+            norms[int(m.group(1))] = norms.get(int(m.group(1)), 0.0) + float(numpy.linalg.norm(t.astype(numpy.float64)))
     return norms
 
 
