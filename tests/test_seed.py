@@ -1,34 +1,28 @@
 """The seed's settings (reference/t9k/examples/llama-factory-at-cf203dc, re-typed
-here) are what the 8B presets render, except where the seed is wrong (paths,
-the DeepSpeed file of the 1-GPU job, host memory) — those are checked too."""
+here, its shared keys in scripts/gpu_proof.py) are what the 8B presets render,
+except where the seed is wrong (paths, the DeepSpeed file of the 1-GPU job,
+host memory) — those are checked too."""
 
 import pytest
 
+import gpu_proof
 from chartkit import helm, pipeline
 from chartkit.pipeline import pod_spec
 from harness.testkit import one, rel, render
 
-# Keys every seed training config shares (sft-8b-config.yaml, dpo-8b-config.yaml, …).
-COMMON = {
-    "do_train": True,
-    "finetuning_type": "lora",
-    "lora_target": "all",
-    "template": "llama3",
-    "cutoff_len": 4096,
-    "overwrite_cache": True,
-    "preprocessing_num_workers": 16,
-    "logging_steps": 100,
-    "plot_loss": True,
-    "gradient_accumulation_steps": 1,
-    "num_train_epochs": 3.0,
-    "lr_scheduler_type": "cosine",
-    "warmup_ratio": 0.1,
-    "bf16": True,
-    "ddp_timeout": 180000000,
-    "val_size": 0.1,
-    "per_device_eval_batch_size": 1,
-    "eval_strategy": "steps",
+# Keys every seed training config shares (sft-8b-config.yaml, dpo-8b-config.yaml, …): the seed's
+# SFT config, re-typed once in scripts/gpu_proof.py (BASELINE, the GPU runs' baseline), less the
+# keys that differ between the seed's configs.
+PER_CONFIG = {
+    "stage",
+    "dataset",
+    "learning_rate",
+    "save_steps",
+    "eval_steps",
+    "per_device_train_batch_size",
+    "overwrite_output_dir",
 }
+COMMON = {k: v for k, v in gpu_proof.BASELINE.items() if k not in PER_CONFIG}
 # The chart's SFT default packs samples into rows (sft.packing, one row ≈ the seed's 16
 # samples): measured on a GPU (tests/gpu/) to be faster at less memory. Everything else is
 # the seed's; test_seed_batch_is_one_setting_away checks the seed's exact batch settings.
