@@ -217,6 +217,8 @@ MUTANTS = [
 def export(ref: str, dest: Path) -> None:
     archive = subprocess.run(["git", "archive", ref], cwd=ROOT, capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    # A repository, as a clone is: tests that copy the chart list its files with git.
+    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
     (dest / ".tools" / "bin").mkdir(parents=True)  # a real folder, which .helmignore skips
     for tool in (ROOT / ".tools" / "bin").iterdir():
         (dest / ".tools" / "bin" / tool.name).symlink_to(tool.resolve())
