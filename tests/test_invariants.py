@@ -253,6 +253,20 @@ def test_invariant_catches_its_fault(invariant):
     assert found.get(invariant), f"{invariant} missed its fault"
 
 
+def test_path_chain_catches_a_cache_off_the_plan():
+    """HF_HOME under the default mount path: right only while storage.mountPath is the default."""
+    good = load(release("8b.yaml", "storage.mountPath=/data"))
+    objs = copy.deepcopy(list(good.objects))
+    for _o, spec, _ in inv.pod_templates(objs):
+        for c in spec["containers"]:
+            for e in c.get("env") or []:
+                if e["name"] == "HF_HOME":
+                    e["value"] = "/t9k/mnt/.cache/huggingface"
+    assert inv.check(inv.Render(tuple(good.objects), good.values, good.release), only={"path_chain"}) == {}
+    found = inv.check(inv.Render(tuple(objs), good.values, good.release), only={"path_chain"})
+    assert any("HF_HOME='/t9k/mnt/.cache/huggingface', the path plan says /data/.cache/huggingface" in p for p in found["path_chain"])
+
+
 @pytest.mark.parametrize(
     "key,ok",
     [

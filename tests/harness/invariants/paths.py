@@ -102,8 +102,16 @@ def stages_of(r: Render) -> list[str]:
 def path_chain(r: Render) -> list[str]:
     """Every stage reads exactly what the path plan says its input stage wrote,
     and writes where the plan says, under the PVC's mount path; the outputs of
-    different stages never share a directory."""
+    different stages never share a directory; every container's Hugging Face
+    cache (HF_HOME, where the download stage put the datasets) is the plan's."""
     out, v = [], r.values
+    hf_home = absolute(v, plan(v)["hfHome"])
+    for o, spec, _ in pod_templates(r.objects):
+        for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+            for e in c.get("env") or []:
+                if e.get("name") == "HF_HOME" and e.get("value") != hf_home:
+                    where = f"{o['kind']} {o['metadata']['name']}, container {c['name']}"
+                    out.append(f"{where}: HF_HOME={e.get('value')!r}, the path plan says {hf_home}")
     writes = {}
     for stage in stages_of(r):
         if stage == "workspace" and not v["download"]["enabled"]:
