@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 from pathlib import Path
 
 import yaml
@@ -43,3 +45,13 @@ YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 def load_yaml(text: str):
     """One YAML document, as yaml.safe_load reads it."""
     return yaml.load(text, Loader=YAML_LOADER)
+
+
+@functools.cache
+def _defaults() -> dict:
+    return load_yaml((ROOT / "values.yaml").read_text())
+
+
+def defaults() -> dict:
+    """The chart's values.yaml, read once per process; a copy the caller may change."""
+    return copy.deepcopy(_defaults())

@@ -28,7 +28,11 @@ def by_kind(objects, kind: str) -> list[dict]:
 def config_data(objects, key: str) -> dict:
     """Parsed data key of the one ConfigMap that has it."""
     (cm,) = [o for o in by_kind(objects, "ConfigMap") if key in o.get("data", {})]
-    text = cm["data"][key]
+    return parse_config(key, cm["data"][key])
+
+
+def parse_config(key: str, text: str):
+    """A config file's text as its program reads it: JSON for a .json key, YAML otherwise."""
     return json.loads(text) if key.endswith(".json") else load_yaml(text)
 
 

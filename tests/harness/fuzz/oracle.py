@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import jsonschema
 
-from chartkit.chart import ROOT, load_yaml, presets
+from chartkit.chart import ROOT, defaults, load_yaml, presets
 
 from ..invariants.values import coalesce  # Helm's coalesce of user values over chart defaults
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .examples import Example
 
 SCHEMA = json.loads((ROOT / "values.schema.json").read_text())
-DEFAULTS = load_yaml((ROOT / "values.yaml").read_text())
+DEFAULTS = defaults()
 PRESETS = tuple(presets())  # every preset file of values/, a new one included
 PRESET_VALUES = {p: load_yaml((ROOT / "values" / p).read_text()) for p in PRESETS}
 RELEASE = "llama31"

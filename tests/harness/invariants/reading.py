@@ -3,10 +3,7 @@ config files in them, the objects and the workload of one stage."""
 
 from __future__ import annotations
 
-import json
-
-from chartkit.chart import load_yaml
-from chartkit.pipeline import pod_spec
+from chartkit.pipeline import parse_config, pod_spec
 
 from .values import Render
 
@@ -40,7 +37,7 @@ def config_file(r: Render, o: dict, key: str):
     text = mounted_config(r, spec).get(key)
     if text is None:
         return None
-    return json.loads(text) if key.endswith(".json") else load_yaml(text)
+    return parse_config(key, text)
 
 
 def stage_objects(r: Render, stage: str) -> list[dict]:

@@ -4,12 +4,11 @@ and --set, written out again for the harness's releases; and Render, what every 
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import re
 from dataclasses import dataclass, field
 
-from chartkit.chart import ROOT, load_yaml
+from chartkit.chart import ROOT, defaults, load_yaml
 
 DEFAULTS_FILE = ROOT / "values.yaml"
 
@@ -73,12 +72,6 @@ def _put(d: dict, path: str, value) -> None:
     d[keys[-1].replace("\\.", ".")] = value
 
 
-@functools.cache
-def _defaults() -> dict:
-    """The chart's values.yaml, read once (values_of hands out copies)."""
-    return load_yaml(DEFAULTS_FILE.read_text())
-
-
 def values_of(files=(), sets=(), set_json=()) -> dict:
     """The values Helm renders with: chart defaults, values files, --set-json, --set."""
     user: dict = {}
@@ -91,7 +84,7 @@ def values_of(files=(), sets=(), set_json=()) -> dict:
         for part in _split_top(s):
             k, _, v = part.partition("=")
             _put(user, k, _set_value(v))
-    return coalesce(user, copy.deepcopy(_defaults()))
+    return coalesce(user, defaults())
 
 
 @dataclass(frozen=True)
